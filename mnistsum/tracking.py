@@ -1,0 +1,181 @@
+"""Everything MLflow: where runs go, experiment names, the run context and its tags.
+
+Runs land in sqlite:///mlruns/mlflow.db with artifacts under mlruns/<experiment>/ unless
+MLFLOW_TRACKING_URI points elsewhere (a server, or another SQLite file in tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+import mlflow  # noqa: E402
+from mlflow.entities import Metric, Param  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
+
+# One experiment per part of the study; parent runs inside are named after the study or grid.
+EXPERIMENTS = {
+    "data": "data",
+    "nn": "nn-studies",
+    "tsne": "tsne",
+    "baselines": "baselines",
+    "compare": "compare",
+}
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def _sqlite_dir(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):]).parent
+
+
+def configure() -> MlflowClient:
+    """Point MLflow at the project's store (creating the SQLite folder) and return a client."""
+    uri = tracking_uri()
+    folder = _sqlite_dir(uri)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(key: str) -> str:
+    """Id of the experiment for `key` (see EXPERIMENTS), created with an explicit artifact folder."""
+    client = configure()
+    name = EXPERIMENTS[key]
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    folder = _sqlite_dir(tracking_uri())
+    # A local store keeps artifacts beside the database; a server decides for itself.
+    location = (folder / name).resolve().as_uri() if folder is not None else None
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # created meanwhile by another process
+        return client.get_experiment_by_name(name).experiment_id
+
+
+@functools.cache
+def git_state() -> dict[str, str]:
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=True)
+            return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {"git.commit": commit, "mlflow.source.git.commit": commit, "git.dirty": str(dirty).lower()}
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = ",".join(str(v) for v in value)
+        else:
+            out[name] = value
+    return out
+
+
+@contextlib.contextmanager
+def start_run(
+    experiment: str,
+    name: str,
+    stage: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
+    run_id: str | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """A run tagged with the git commit and DVC stage; a child when parent_run_id is given.
+
+    Passing run_id resumes an existing run (a study picked up after an interruption).
+    """
+    configure()
+    all_tags = {**git_state(), "dvc.stage": os.environ.get("DVC_STAGE") or stage or "manual"}
+    all_tags.update(tags or {})
+    with mlflow.start_run(
+        run_id=run_id,
+        experiment_id=None if run_id else experiment_id(experiment),
+        run_name=None if run_id else name,
+        nested=parent_run_id is not None,
+        parent_run_id=parent_run_id,
+        tags=all_tags,
+    ) as run:
+        if params:
+            log_params(run.info.run_id, params)
+        yield run
+
+
+def log_params(run_id: str, params: Mapping[str, Any]) -> None:
+    flat = [Param(k, str(v)[:6000]) for k, v in flatten(params).items()]
+    client = MlflowClient()
+    for i in range(0, len(flat), 100):
+        client.log_batch(run_id, params=flat[i : i + 100])
+
+
+def log_metrics(run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+    MlflowClient().log_batch(run_id, metrics=batch)
+
+
+def log_history(run_id: str, history: Mapping[str, list[float]]) -> None:
+    """Per-epoch values as step metrics, one batch for the whole history."""
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, vs in history.items() for step, v in enumerate(vs)]
+    client = MlflowClient()
+    for i in range(0, len(batch), 1000):
+        client.log_batch(run_id, metrics=batch[i : i + 1000])
+
+
+def log_tags(run_id: str, tags: Mapping[str, Any]) -> None:
+    client = MlflowClient()
+    for k, v in tags.items():
+        client.set_tag(run_id, k, str(v))
+
+
+def log_files(run_id: str, paths: list[str | Path], folder: str = "figures") -> None:
+    client = MlflowClient()
+    for path in paths:
+        client.log_artifact(run_id, str(path), artifact_path=folder)
+
+
+def child_runs(parent_run_id: str) -> list:
+    """Every run whose parent is parent_run_id, oldest first."""
+    client = configure()
+    parent = client.get_run(parent_run_id)
+    return client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=5000,
+    )
+
+
+def run_exists(run_id: str) -> bool:
+    try:
+        configure().get_run(run_id)
+        return True
+    except mlflow.exceptions.MlflowException:
+        return False

@@ -1,0 +1,121 @@
+"""t-SNE of the final network's embedding against the raw input, scored so maps can be compared by number:
+kNN accuracy of the sum label inside the 2-D map (k=5, held-out half) and scikit-learn's trustworthiness."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import trustworthiness
+from sklearn.neighbors import KNeighborsClassifier
+
+from mnistsum import figures, tracking
+from mnistsum.errors import InputError
+from mnistsum.files import save_figure, write_json
+from mnistsum.pairs import load_split
+from mnistsum.params import Params
+
+
+def tsne_2d(x: np.ndarray, perplexity: float, seed: int, pca_components: int, implementation: str) -> np.ndarray:
+    """PCA to at most `pca_components` dimensions, then 2-D t-SNE."""
+    n_comp = min(pca_components, x.shape[1], len(x))
+    x = PCA(n_components=n_comp, random_state=seed).fit_transform(x) if x.shape[1] > n_comp else x
+    if implementation == "opentsne":
+        from openTSNE import TSNE as OpenTSNE
+
+        return np.asarray(OpenTSNE(perplexity=perplexity, random_state=seed, n_jobs=2, verbose=False).fit(x))
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, n_jobs=2).fit_transform(x)
+
+
+def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int, seed: int) -> float:
+    """Fit k-NN on a random half of the map, score on the other half."""
+    order = np.random.default_rng(seed).permutation(len(points))
+    half = len(points) // 2
+    fit, held = order[:half], order[half:]
+    clf = KNeighborsClassifier(n_neighbors=min(k, half)).fit(points[fit], labels[fit])
+    return float(clf.score(points[held], labels[held]))
+
+
+def score_map(high: np.ndarray, points: np.ndarray, labels: np.ndarray, k: int, seed: int) -> dict[str, float]:
+    return {"knn_accuracy": knn_accuracy(points, labels, k, seed),
+            "trustworthiness": float(trustworthiness(high, points, n_neighbors=k))}
+
+
+def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, metrics_path: Path) -> dict:
+    import keras
+
+    from mnistsum.nn import embedding_model
+
+    p, seed = params.tsne, params.base.seed
+    test = load_split(data_dir, "test")
+    n = min(p.sample_size, len(test))
+    too_big = [q for q in (*p.perplexities, p.pair_perplexity) if q >= (n - 1) / 3]
+    if too_big:
+        raise InputError(f"params.yaml: tsne perplexities {too_big} too large for {n} points (need < {(n - 1) / 3:.0f})")
+    sample = test.take(np.sort(np.random.default_rng(seed).choice(len(test), n, replace=False)))
+    if not model_path.is_file():
+        raise InputError(f"{model_path}: final model not found (run: dvc repro final)")
+    raw = sample.flat()
+    emb = np.asarray(embedding_model(keras.models.load_model(model_path)).predict(raw, batch_size=2048, verbose=0))
+    labels = sample.y.astype(int)
+
+    # The input map uses the middle perplexity; the sweep (and the pair figure) concern the embedding.
+    jobs = [("input", raw, p.pair_perplexity)] + [(f"embedding p={q:g}", emb, q) for q in p.perplexities]
+    if p.pair_perplexity not in p.perplexities:
+        jobs.append((f"embedding p={p.pair_perplexity:g}", emb, p.pair_perplexity))
+    maps, scores, paths = {}, {}, []
+    started = time.perf_counter()
+    with tracking.start_run("tsne", "tsne", stage="tsne",
+                            params={"tsne": p.model_dump(), "seed": seed, "model": str(model_path)}) as parent:
+        for i, (name, high, perplexity) in enumerate(jobs):
+            t0 = time.perf_counter()
+            pts = tsne_2d(high, perplexity, seed, p.pca_components, p.implementation)
+            seconds = time.perf_counter() - t0
+            maps[name] = pts
+            scores[name] = score_map(high, pts, labels, p.knn_k, seed) | {"seconds": seconds}
+            slug = name.replace(" ", "_").replace("=", "")
+            path = plots_dir / f"tsne_{slug}.png"
+            save_figure(figures.tsne_map(pts, labels, f"t-SNE of the {name} ({n} test pairs)"), path)
+            paths.append(path)
+            with tracking.start_run("tsne", name, stage="tsne", parent_run_id=parent.info.run_id,
+                                    params={"space": name.split()[0], "perplexity": perplexity, "n_points": n,
+                                            "implementation": p.implementation}) as child:
+                tracking.log_metrics(child.info.run_id, scores[name])
+                tracking.log_files(child.info.run_id, [path])
+            print(f"tsne: map {i + 1}/{len(jobs)} {name}: knn {scores[name]['knn_accuracy']:.3f} "
+                  f"trust {scores[name]['trustworthiness']:.3f} ({seconds:.1f}s)", flush=True)
+        sweep = {k: v for k, v in maps.items() if k.startswith("embedding") and
+                 float(k.split("=")[1]) in p.perplexities}
+        grid_path = plots_dir / "tsne_perplexity_sweep.png"
+        save_figure(figures.tsne_grid(sweep, labels, "Embedding t-SNE across perplexities"), grid_path)
+        pair_path = plots_dir / f"tsne_pairs_sum{p.pair_sum}.png"
+        save_figure(figures.pair_map(maps[f"embedding p={p.pair_perplexity:g}"], labels, sample.top_label,
+                                     sample.bottom_label, p.pair_sum,
+                                     f"Embedding t-SNE (p={p.pair_perplexity:g}): pairs summing to {p.pair_sum}"),
+                    pair_path)
+        pair_stats = pair_separation(maps[f"embedding p={p.pair_perplexity:g}"], labels, sample.top_label,
+                                     sample.bottom_label, p.pair_sum, p.knn_k, seed)
+        tracking.log_files(parent.info.run_id, [grid_path, pair_path])
+        tracking.log_metrics(parent.info.run_id, {"seconds": time.perf_counter() - started,
+                                                  f"pair_knn_accuracy_sum{p.pair_sum}": pair_stats["knn_accuracy"],
+                                                  f"pair_chance_sum{p.pair_sum}": pair_stats["chance"]})
+    result = {"maps": scores, "pair_separation": pair_stats, "n_points": n,
+              "seconds": time.perf_counter() - started}
+    write_json(metrics_path, result)
+    return result
+
+
+def pair_separation(points: np.ndarray, labels: np.ndarray, top: np.ndarray, bottom: np.ndarray, target: int,
+                    k: int, seed: int) -> dict[str, float]:
+    """Among points of one sum, how well the 2-D map tells apart the digit pairs that make it:
+    k-NN accuracy of the (top, bottom) pair, against the majority-pair rate (chance)."""
+    sel = labels == target
+    if sel.sum() < 4:
+        return {"knn_accuracy": float("nan"), "chance": float("nan"), "n": int(sel.sum())}
+    pair = top[sel].astype(int) * 10 + bottom[sel].astype(int)
+    return {"knn_accuracy": knn_accuracy(points[sel], pair, k, seed),
+            "chance": float(np.bincount(pair).max() / len(pair)), "n": int(sel.sum())}

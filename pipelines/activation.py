@@ -1,0 +1,23 @@
+"""DVC stage `activation`: the best study1 network with each activation (a plain loop, as in the report)."""
+
+import argparse
+from pathlib import Path
+
+from mnistsum.errors import exits_cleanly
+from mnistsum.params import load_params
+from mnistsum.studies import run_activation
+
+
+@exits_cleanly
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--previous", type=Path, required=True, help="study1's best.json")
+    parser.add_argument("--out", type=Path, required=True, help="best configuration JSON")
+    args = parser.parse_args()
+    run_activation(load_params(args.params), args.data, args.previous, args.out)
+
+
+if __name__ == "__main__":
+    main()

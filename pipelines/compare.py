@@ -1,0 +1,23 @@
+"""DVC stage `compare`: combined vs sequential logistic regression across training-set sizes."""
+
+import argparse
+from pathlib import Path
+
+from mnistsum.compare import run_compare
+from mnistsum.errors import exits_cleanly
+from mnistsum.params import load_params
+
+
+@exits_cleanly
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--plots", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    args = parser.parse_args()
+    run_compare(load_params(args.params), args.data, args.plots, args.metrics)
+
+
+if __name__ == "__main__":
+    main()

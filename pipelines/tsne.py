@@ -1,0 +1,24 @@
+"""DVC stage `tsne`: t-SNE maps of raw input vs the final network's embedding, with a perplexity sweep."""
+
+import argparse
+from pathlib import Path
+
+from mnistsum.errors import exits_cleanly
+from mnistsum.params import load_params
+from mnistsum.tsne import run_tsne
+
+
+@exits_cleanly
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True, help="the final Keras model")
+    parser.add_argument("--plots", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    args = parser.parse_args()
+    run_tsne(load_params(args.params), args.data, args.model, args.plots, args.metrics)
+
+
+if __name__ == "__main__":
+    main()
