@@ -5,6 +5,7 @@ Unknown or misspelled keys are errors, so a typo can never silently fall back to
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal
 
@@ -169,7 +170,11 @@ class Params(Section):
 def _describe(err: dict) -> str:
     where = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"{where}: unknown key"
+        model: type[BaseModel] = Params
+        for part in err["loc"][:-1]:
+            model = model.model_fields[part].annotation
+        close = difflib.get_close_matches(str(err["loc"][-1]), list(model.model_fields), n=1)
+        return f"{where}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     if err["type"] == "missing":
         return f"{where}: missing key"
     return f"{where}: {err['msg']} (got {err.get('input')!r})"
@@ -189,6 +194,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        errors = exc.errors()
+        # A typo shows up as an unknown key and a missing one; the unknown key is the useful message.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise InputError(f"{path}: {_describe(errors[0])}{more}") from None

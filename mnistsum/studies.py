@@ -147,7 +147,7 @@ def open_study(storage_path: Path, name: str, section: Search, seed: int) -> opt
     # Trials left RUNNING by an interrupted process will never finish: fail them and queue their params again.
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params, skip_if_exists=True)
+        study.enqueue_trial(t.params)
     return study
 
 

@@ -1,0 +1,126 @@
+"""The `mnistsum` command: predict with a registered model, diff two runs, regenerate the report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mnistsum.errors import InputError, exits_cleanly
+
+
+def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
+    """56x28 grayscale PNGs, or .npz files holding an `x` array of (n, 56, 28) pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    names, arrays = [], []
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{path}: file not found")
+        if path.suffix == ".npz":
+            try:
+                with np.load(path) as f:
+                    if "x" not in f.files:
+                        raise InputError(f"{path}: no array 'x' (expected x of shape (n, 56, 28))")
+                    x = f["x"]
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{path}: not a readable .npz ({exc})") from None
+            if x.ndim != 3 or x.shape[1:] != (56, 28):
+                raise InputError(f"{path}: x has shape {x.shape}, expected (n, 56, 28)")
+            names += [f"{path}[{i}]" for i in range(len(x))]
+            arrays.append(x.astype(np.uint8))
+            continue
+        try:
+            with Image.open(path) as img:
+                img = img.convert("L")
+                x = np.asarray(img, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError):
+            raise InputError(f"{path}: not an image (expected a 56x28 grayscale PNG)") from None
+        if x.shape != (56, 28):
+            raise InputError(f"{path}: image is {x.shape[1]}x{x.shape[0]} (width x height), expected 28x56")
+        names.append(str(path))
+        arrays.append(x[None])
+    return names, np.concatenate(arrays)
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from mnistsum.registry import load_sum_model
+
+    names, x = read_images(args.files)
+    model = load_sum_model(args.model)
+    proba = model.predict_proba(x)
+    width = max(len(n) for n in names)
+    for name, p in zip(names, proba):
+        print(f"{name:<{width}}  sum {int(p.argmax()):2d}  probability {p.max():.3f}")
+
+
+def cmd_runs_diff(args: argparse.Namespace) -> None:
+    from mnistsum.runs import diff_runs, format_diff, resolve_run
+
+    a, b = resolve_run(args.a, args.experiment), resolve_run(args.b, args.experiment)
+    diff = diff_runs(a, b, show_all=args.all)
+    if args.json:
+        import json
+
+        print(json.dumps(diff, indent=2, sort_keys=True))
+    else:
+        print(format_diff(diff))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from mnistsum.params import load_params
+    from mnistsum.report import write_report
+
+    path = write_report(load_params(args.params), args.out, Path(args.metrics))
+    print(f"wrote {path}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mnistsum", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pr = sub.add_parser("predict", help="predict the sum for 56x28 PNGs or .npz files")
+    pr.add_argument("--model", default="models:/mnistsum-mlp@champion", help="MLflow model URI")
+    pr.add_argument("files", nargs="+", type=Path)
+    pr.set_defaults(func=cmd_predict)
+
+    runs = sub.add_parser("runs", help="inspect MLflow runs").add_subparsers(dest="runs_command", required=True)
+    diff = runs.add_parser("diff", help="params, metrics and tags of two runs side by side")
+    diff.add_argument("a", help="run id, or run name (with --experiment)")
+    diff.add_argument("b")
+    diff.add_argument("--experiment", help="experiment name to look run names up in (default: all)")
+    diff.add_argument("--all", action="store_true", help="show identical values too")
+    diff.add_argument("--json", action="store_true", help="machine-readable output")
+    diff.set_defaults(func=cmd_runs_diff)
+
+    rep = sub.add_parser("report", help="regenerate the study report from the tracked runs")
+    rep.add_argument("--params", type=Path, default=Path("params.yaml"))
+    rep.add_argument("--metrics", default="metrics", help="folder of the stages' metrics JSON")
+    rep.add_argument("--out", type=Path, default=Path("reports/report.md"))
+    rep.set_defaults(func=cmd_report)
+    return p
+
+
+def quiet_libraries() -> None:
+    """A command-line user wants the answer or one error line, not MLflow's migration and schema chatter."""
+    import logging
+    import warnings
+
+    import mlflow  # noqa: F401  (it sets its loggers' levels on import, so import it before overriding them)
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r"(?is).*type hint", category=UserWarning)
+
+
+@exits_cleanly
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv if argv is not None else sys.argv[1:])
+    quiet_libraries()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Session-scoped tiny fixtures over the real parts: real MNIST, real SQLite MLflow stores, real Optuna journals."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+from mnistsum.mnist import load_mnist  # noqa: E402
+from mnistsum.pairs import build_dataset, save_pairs  # noqa: E402
+from mnistsum.params import load_params  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def tiny_params():
+    return load_params(REPO / "profiles" / "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(mnist):
+    return build_dataset(mnist, train_pairs=1000, test_pairs=300, val_fraction=0.2, seed=42)
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory, tiny_splits):
+    folder = tmp_path_factory.mktemp("pairs")
+    for name, pairs in tiny_splits.items():
+        save_pairs(folder / f"{name}.npz", pairs)
+    return folder
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store in tmp_path; artifacts land beside it."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def with_section(params, name: str, **changes):
+    """params with some keys of one section replaced (the models are frozen)."""
+    section = getattr(params, name).model_copy(update=changes)
+    return params.model_copy(update={name: section})

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from mnistsum.errors import InputError
+from mnistsum.pairs import (build_dataset, class_counts, content_hash, load_pairs, make_pairs, make_pairs_loop,
+                            save_pairs)
+
+
+def test_labels_are_sums_and_halves_are_the_sources(mnist, tiny_splits):
+    for name, pairs in tiny_splits.items():
+        source_x = mnist.x_test if name == "test" else mnist.x_train
+        source_y = mnist.y_test if name == "test" else mnist.y_train
+        assert np.array_equal(pairs.y, pairs.top_label + pairs.bottom_label)
+        assert np.array_equal(pairs.top_label, source_y[pairs.top_index])
+        assert np.array_equal(pairs.bottom_label, source_y[pairs.bottom_index])
+        top, bottom = pairs.digits()
+        assert np.array_equal(top, source_x[pairs.top_index])
+        assert np.array_equal(bottom, source_x[pairs.bottom_index])
+
+
+def test_shapes_dtypes_and_split_sizes(tiny_splits):
+    assert {k: len(v) for k, v in tiny_splits.items()} == {"train": 800, "val": 200, "test": 300}
+    train = tiny_splits["train"]
+    assert train.x.shape == (800, 56, 28) and train.x.dtype == np.uint8
+    assert train.y.dtype == np.uint8 and train.y.max() <= 18
+    assert train.flat().shape == (800, 1568) and train.flat().dtype == np.float32 and train.flat().max() <= 1
+
+
+def test_same_seed_same_bytes_other_seed_differs(mnist, tmp_path):
+    a = build_dataset(mnist, 500, 100, 0.2, seed=42)
+    b = build_dataset(mnist, 500, 100, 0.2, seed=42)
+    c = build_dataset(mnist, 500, 100, 0.2, seed=43)
+    assert content_hash(a) == content_hash(b) != content_hash(c)
+    save_pairs(tmp_path / "a.npz", a["train"])
+    save_pairs(tmp_path / "b.npz", b["train"])
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    assert np.array_equal(load_pairs(tmp_path / "a.npz").x, a["train"].x)
+
+
+def test_sum_distribution_shape(mnist):
+    counts = np.array(class_counts(build_dataset(mnist, 60000, 10000, 0.2, seed=42)["train"].y))
+    assert counts.argmax() == 9
+    assert set(np.argsort(counts)[:2]) == {0, 18}
+
+
+def test_vectorised_matches_loop_distributionally(mnist):
+    rng = np.random.default_rng(0)
+    fast = make_pairs(mnist.x_train, mnist.y_train, 2000, rng)
+    slow = make_pairs_loop(mnist.x_train, mnist.y_train, 200, np.random.default_rng(0))
+    for p in (fast, slow):
+        assert np.array_equal(p.y, p.top_label + p.bottom_label)
+        assert np.array_equal(p.x[:, :28], mnist.x_train[p.top_index])
+
+
+def test_load_pairs_errors(tmp_path):
+    with pytest.raises(InputError, match="pairs file not found"):
+        load_pairs(tmp_path / "train.npz")
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(InputError, match="missing arrays"):
+        load_pairs(tmp_path / "bad.npz")

@@ -1,0 +1,61 @@
+import json
+
+import optuna
+from mlflow.tracking import MlflowClient
+
+from conftest import with_section
+from mnistsum import tracking
+from mnistsum.studies import finished_trials, open_study, run_base, run_study, study_name
+
+
+def test_base_logs_history_per_epoch(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    summary = run_base(tiny_params, tiny_data_dir, tmp_path / "base", tmp_path / "m.json")
+    history = json.loads((tmp_path / "base" / "history.json").read_text())
+    assert set(history) >= {"accuracy", "val_accuracy", "test_accuracy", "loss", "val_loss", "test_loss"}
+    assert len(history["test_accuracy"]) == tiny_params.base_mlp.epochs
+    steps = MlflowClient(mlflow_store).get_metric_history(summary["run_id"], "test_accuracy")
+    assert [m.step for m in steps] == list(range(tiny_params.base_mlp.epochs))
+
+
+def test_study_children_history_and_resume(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    params = with_section(tiny_params, "study1", n_trials=2, epochs=2)
+    storage = tmp_path / "optuna" / "study1.log"
+    out = tmp_path / "study1.json"
+    first = run_study("study1", params, tiny_data_dir, None, storage, out, tmp_path / "plots")
+    assert first["n_trials"] == 2 and json.loads(out.read_text())["config"]["units"]
+    parent_id = optuna.load_study(study_name=first["study_name"], storage=open_study(
+        storage, first["study_name"], params.study1, 42)._storage).user_attrs["mlflow_parent_run_id"]
+    client = MlflowClient(mlflow_store)
+    kids = tracking.child_runs(parent_id)
+    assert [k.info.run_name for k in kids] == ["trial-000", "trial-001"]
+    for kid in kids:
+        epochs_run = int(kid.data.metrics["epochs_run"])
+        assert len(client.get_metric_history(kid.info.run_id, "val_accuracy")) == epochs_run
+        assert kid.data.tags["trial_state"] in ("COMPLETE", "PRUNED") and kid.info.status == "FINISHED"
+    # Asking for 2 more trials resumes the same study and parent run, and runs exactly 2 new trials.
+    more = with_section(params, "study1", n_trials=4)
+    second = run_study("study1", more, tiny_data_dir, None, storage, out, tmp_path / "plots")
+    assert second["study_name"] == first["study_name"] and second["n_trials"] == 4
+    assert [k.info.run_name for k in tracking.child_runs(parent_id)] == [f"trial-{i:03d}" for i in range(4)]
+    parent = client.get_run(parent_id)
+    assert parent.data.metrics["n_trials"] == 4 and "best.n_layers" in parent.data.params
+    artifacts = {a.path for a in client.list_artifacts(parent_id, "figures")}
+    assert "figures/study1_optimization_history.png" in artifacts
+
+
+def test_interrupted_trial_is_rerun(tiny_params, tmp_path):
+    storage = tmp_path / "s.log"
+    study = open_study(storage, "s", tiny_params.study2, 42)
+    trial = study.ask()  # left RUNNING, as a killed process would leave it
+    trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+    reopened = open_study(storage, "s", tiny_params.study2, 42)
+    states = [t.state for t in reopened.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert reopened.trials[1].system_attrs["fixed_params"] == trial.params and not finished_trials(reopened)
+
+
+def test_study_name_ignores_only_n_trials(tiny_params):
+    a = study_name("study2", tiny_params.study2, None, "d", 42)
+    assert a == study_name("study2", tiny_params.study2.model_copy(update={"n_trials": 9}), None, "d", 42)
+    assert a != study_name("study2", tiny_params.study2.model_copy(update={"epochs": 9}), None, "d", 42)
+    assert a != study_name("study2", tiny_params.study2, None, "other-data", 42)
