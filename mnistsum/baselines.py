@@ -263,9 +263,14 @@ def overfitting_depths(rows: list[dict], gap: float) -> list[int]:
 
 
 def choose_depth(rows: list[dict], gap: float) -> int:
-    """The report's rule: one below the first depth whose train-test gap exceeds `gap`."""
+    """The report's rule: one below the first depth whose train-test gap exceeds `gap`. With a sparse
+    list of depths, 'one below' is the deepest evaluated depth under it (the same for consecutive depths)."""
+    depths = sorted(r["max_depth"] for r in rows)
     over = overfitting_depths(rows, gap)
-    return max(1, over[0] - 1) if over else max(r["max_depth"] for r in rows)
+    if not over:
+        return depths[-1]
+    below = [d for d in depths if d < over[0]]
+    return below[-1] if below else over[0]
 
 
 def run_forest(params: Params, data_dir: Path, outs: Outputs) -> dict:

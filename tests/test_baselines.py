@@ -1,0 +1,67 @@
+import csv
+
+from mnistsum import tracking
+from mnistsum.baselines import Outputs, choose_depth, overfitting_depths, run_forest, run_logreg, run_svm
+
+
+def _outs(tmp_path, name):
+    return Outputs(tmp_path / f"{name}.csv", tmp_path / f"{name}.md", tmp_path / f"{name}.json", tmp_path / "plots")
+
+
+def _children(stage):
+    parent = tracking.configure().search_runs([tracking.experiment_id("baselines")],
+                                              filter_string=f"attributes.run_name = '{stage}'")[0]
+    return parent, tracking.child_runs(parent.info.run_id)
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_depth_rule():
+    rows = [{"max_depth": d, "train_accuracy": t, "test_accuracy": 0.5} for d, t in
+            [(1, 0.5), (2, 0.55), (3, 0.65), (4, 0.7)]]
+    assert overfitting_depths(rows, 0.1) == [3, 4]
+    assert choose_depth(rows, 0.1) == 2
+    assert choose_depth(rows[:2], 0.1) == 2  # never overfits: deepest
+    sparse = [rows[0], rows[3]]  # depths 1 and 4 only: 4 overfits, so 1
+    assert choose_depth(sparse, 0.1) == 1
+
+
+def test_logreg_grid(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    p = tiny_params.logreg
+    summary = run_logreg(tiny_params, tiny_data_dir, _outs(tmp_path, "logreg"))
+    n_points = 1 + len(p.solvers) * len(p.C) + len(p.max_iters)
+    assert summary["n_points"] == n_points
+    rows = _rows(tmp_path / "logreg.csv")
+    assert len(rows) == n_points and {r["part"] for r in rows} == {"default", "grid", "max_iter"}
+    parent, kids = _children("logreg")
+    assert len(kids) == n_points
+    assert {k.data.tags["converged"] for k in kids} <= {"true", "false"}
+    assert all("n_iter" in k.data.metrics and "fit_seconds" in k.data.metrics for k in kids)
+    assert "solver=sag C=0.1" in {k.info.run_name for k in kids}
+    assert (tmp_path / "logreg.md").read_text().count("\n|") == n_points + 2  # header, separator, one row per point
+
+
+def test_svm_flags_overfitting(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    p = tiny_params.svm
+    run_svm(tiny_params, tiny_data_dir, _outs(tmp_path, "svm"))
+    rows = _rows(tmp_path / "svm.csv")
+    assert len(rows) == 1 + len(p.kernels) * len(p.gammas) * len(p.C)
+    for r in rows:
+        gap = float(r["train_accuracy"]) - float(r["test_accuracy"])
+        assert r["overfit"] == str(gap > p.overfit_gap)
+    assert len(_children("svm")[1]) == len(rows)
+
+
+def test_forest_choice_follows_logged_numbers(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    p = tiny_params.forest
+    summary = run_forest(tiny_params, tiny_data_dir, _outs(tmp_path, "forest"))
+    parent, kids = _children("forest")
+    assert len(kids) == 1 + len(p.max_depths) + len(p.tuned_depths) * len(p.min_samples_split) * len(p.min_samples_leaf)
+    logged = [{"max_depth": int(k.data.params["max_depth"]), **k.data.metrics} for k in kids
+              if k.data.tags["part"] == "depth"]
+    assert summary["chosen_depth"] == choose_depth(logged, p.overfit_gap)
+    assert parent.data.metrics["chosen_depth"] == summary["chosen_depth"]
+    assert (tmp_path / "plots" / "forest_depth.png").is_file() and (tmp_path / "plots" / "forest_tuned.png").is_file()

@@ -1,0 +1,87 @@
+"""End to end: `dvc repro` on tiny params in a temporary git copy of the repo, then its outs and MLflow runs."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+REPO = Path(__file__).resolve().parents[1]
+KEEP = ["mnistsum", "pipelines", "profiles", "dvc.yaml", "pyproject.toml", "README.md", ".gitignore"]
+
+
+def _run(cmd, cwd, env):
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    for name in KEEP:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
+    shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+    shutil.copy2(REPO / "profiles" / "tiny.yaml", root / "params.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "DVC_"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", PYTHONPATH=str(root),
+               DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    _run(["git", "init", "-q"], root, env)
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "tiny"], root, env)
+    log = _run(["dvc", "repro"], root, env)
+    return root, env, log
+
+
+def test_outs_exist(repo):
+    root, _, log = repo
+    for path in ["data/pairs/train.npz", "data/pairs/val.npz", "data/pairs/test.npz", "metrics/prepare.json",
+                 "models/final/model.keras", "models/final/model.weights.h5", "models/final/history.json",
+                 "plots/final/base_vs_final.png", "plots/tsne/tsne_perplexity_sweep.png", "results/logreg.md",
+                 "results/svm.csv", "results/forest.csv", "plots/compare/compare_accuracy.png",
+                 "plots/prepare/pairs_first20.png", "plots/study1/study1_optimization_history.png"]:
+        assert (root / path).is_file(), path
+    counts = json.loads((root / "metrics/prepare.json").read_text())
+    assert counts["sizes"] == {"train": 480, "val": 120, "test": 300}
+    assert "Running stage 'compare'" in log
+
+
+def test_mlflow_runs(repo):
+    root, _, _ = repo
+    client = MlflowClient(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    names = {e.name for e in client.search_experiments()}
+    assert {"data", "nn-studies", "tsne", "baselines", "compare"} <= names
+    data_run = client.search_runs([client.get_experiment_by_name("data").experiment_id])[0]
+    assert data_run.data.params["prepare.train_pairs"] == "600"
+    assert data_run.data.tags["dvc.stage"] == "prepare" and len(data_run.data.tags["git.commit"]) == 40
+    assert {a.path for a in client.list_artifacts(data_run.info.run_id, "figures")} >= {
+        "figures/mnist_labels.png", "figures/mnist_first20.png", "figures/pair_labels.png", "figures/pairs_first20.png"}
+    assert (root / "mlruns" / "data").is_dir()  # artifacts live under mlruns/
+    nn = client.get_experiment_by_name("nn-studies").experiment_id
+    for study in ("study1", "study2", "study3", "study4"):
+        parent = client.search_runs([nn], filter_string=f"attributes.run_name = '{study}'")[0]
+        kids = client.search_runs([nn], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        assert len(kids) == 2, study
+    assert client.get_model_version_by_alias("mnistsum-mlp", "champion").version == 1
+
+
+def test_second_repro_is_a_noop_and_param_change_reruns_prepare(repo):
+    root, env, _ = repo
+    assert "Data and pipelines are up to date." in _run(["dvc", "repro"], root, env)
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "ran"], root, env)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["prepare"]["test_pairs"] = 310
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    diff = _run(["dvc", "params", "diff"], root, env)
+    assert "prepare.test_pairs" in diff and "300" in diff and "310" in diff
+    out = _run(["dvc", "repro", "prepare"], root, env)
+    assert "Running stage 'prepare'" in out
+    assert json.loads((root / "metrics/prepare.json").read_text())["sizes"]["test"] == 310

@@ -1,0 +1,27 @@
+import numpy as np
+
+from mnistsum.nn import Arrays, MlpConfig, embedding_model, train
+from mnistsum.tsne import knn_accuracy, score_map, tsne_2d
+
+
+def test_knn_accuracy_separates_clusters_from_noise():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 50)
+    clustered = rng.normal(size=(200, 2)) * 0.1 + labels[:, None] * 5
+    assert knn_accuracy(clustered, labels, 5, 0) == 1.0
+    assert knn_accuracy(rng.normal(size=(200, 2)), labels, 5, 0) < 0.5
+
+
+def test_embedding_map_beats_input_map(mnist):
+    from mnistsum.pairs import build_dataset
+
+    splits = build_dataset(mnist, 4000, 400, 0.2, seed=42)
+    data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
+    model = train(MlpConfig(units=(128, 64)), data, epochs=4, batch_size=128, seed=42).model
+    raw = splits["test"].flat()
+    emb = np.asarray(embedding_model(model).predict(raw, verbose=0))
+    labels = splits["test"].y.astype(int)
+    scores = {name: score_map(high, tsne_2d(high, 20, 42, 50, "sklearn"), labels, 5, 42)
+              for name, high in (("input", raw), ("embedding", emb))}
+    assert scores["embedding"]["knn_accuracy"] > scores["input"]["knn_accuracy"] + 0.05
+    assert 0 < scores["input"]["trustworthiness"] <= 1
