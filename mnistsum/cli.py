@@ -73,7 +73,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from mnistsum.params import load_params
     from mnistsum.report import write_report
 
-    path = write_report(load_params(args.params), args.out, Path(args.metrics))
+    path = write_report(load_params(args.params), args.out, args.plots)
     print(f"wrote {path}")
 
 
@@ -97,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="regenerate the study report from the tracked runs")
     rep.add_argument("--params", type=Path, default=Path("params.yaml"))
-    rep.add_argument("--metrics", default="metrics", help="folder of the stages' metrics JSON")
+    rep.add_argument("--plots", type=Path, default=Path("plots"), help="folder of the stages' figures")
     rep.add_argument("--out", type=Path, default=Path("reports/report.md"))
     rep.set_defaults(func=cmd_report)
     return p

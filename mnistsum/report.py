@@ -1,0 +1,128 @@
+"""`mnistsum report`: the study report's results regenerated from the tracked MLflow runs, each beside the
+number the original report gives (those references are quotations of the report, kept here on purpose)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mnistsum import tracking
+from mnistsum.errors import InputError
+from mnistsum.files import write_text
+from mnistsum.params import Params
+
+# Test accuracies quoted from the study report (../shared/seeds/000_a08971a1192ecfd9.txt).
+REPORT_NN = {"base_mlp": 0.7009, "study1": 0.9081, "activation": 0.9079, "study2": 0.9132, "study3": 0.9210,
+             "study4": 0.9219, "final": 0.9300}
+REPORT_ACTIVATION = {"relu": 0.9079, "sigmoid": 0.8413, "tanh": 0.8688}
+REPORT_LOGREG = {"default": 0.2204, **{f"solver=sag C={c}": v for c, v in
+                 (("0.1", 0.2247), ("1", 0.2201), ("10", 0.2174), ("100", 0.2169), ("1000", 0.2165), ("1e+15", 0.2164))},
+                 **{f"solver=lbfgs C={c}": 0.1636 for c in ("0.1", "1", "10", "100", "1000", "1e+15")}}
+REPORT_SVM = {"default": 0.3507, **{f"kernel={k} gamma={g} C={c}": v for (k, g, c), v in {
+    ("poly", "scale", "0.1"): 0.2963, ("poly", "scale", "1"): 0.6364, ("poly", "scale", "10"): 0.6574,
+    ("poly", "scale", "100"): 0.658, ("poly", "auto", "0.1"): 0.1011, ("poly", "auto", "1"): 0.1011,
+    ("poly", "auto", "10"): 0.1011, ("poly", "auto", "100"): 0.2719, ("rbf", "scale", "0.1"): 0.1482,
+    ("rbf", "scale", "1"): 0.5911, ("rbf", "scale", "10"): 0.6693, ("rbf", "scale", "100"): 0.6694,
+    ("rbf", "auto", "0.1"): 0.1011, ("rbf", "auto", "1"): 0.2174, ("rbf", "auto", "10"): 0.3864,
+    ("rbf", "auto", "100"): 0.5194}.items()}}
+REPORT_LOGREG.update({f"max_iter={m} solver=sag C=0.1": v for m, v in ((100, 0.2253), (500, 0.2237), (1000, 0.2249), (1500, 0.2242))})
+REPORT_FOREST = {"default": 0.7312, "max_depth=8": 0.5572}
+FIGURES = ["final/base_vs_final.png", "tsne/tsne_perplexity_sweep.png", "tsne/tsne_pairs_sum8.png",
+           "forest/forest_depth.png", "compare/compare_accuracy.png", "compare/compare_reliability.png"]
+
+
+def _latest(experiment: str, name: str):
+    client = tracking.configure()
+    runs = client.search_runs([tracking.experiment_id(experiment)], filter_string=f"attributes.run_name = '{name}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        raise InputError(f"no MLflow run named {name!r} in experiment {tracking.EXPERIMENTS[experiment]!r} "
+                         f"at {tracking.tracking_uri()} (run: dvc repro)")
+    return runs[0]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows], ""]
+
+
+def nn_section() -> list[str]:
+    rows = []
+    for stage in REPORT_NN:
+        run = _latest("nn", stage)
+        m = run.data.metrics
+        val = m.get("best_val_accuracy", m.get("final_val_accuracy"))
+        test = m.get("best_test_accuracy", m.get("final_test_accuracy"))
+        rows.append([stage, val, test, REPORT_NN[stage], run.info.run_id[:8]])
+    act = _latest("nn", "activation")
+    act_rows = [[k.info.run_name.split("=")[1], k.data.metrics.get("final_test_accuracy"),
+                 REPORT_ACTIVATION.get(k.info.run_name.split("=")[1])] for k in tracking.child_runs(act.info.run_id)]
+    return ["## Neural networks (report sections 3.1-3.3)", "",
+            *_table(["stage", "val accuracy", "test accuracy", "report test accuracy", "run"], rows),
+            "Activation study:", "", *_table(["activation", "test accuracy", "report"], act_rows)]
+
+
+def _grid_section(stage: str, title: str, reference: dict[str, float], extra: list[str]) -> list[str]:
+    parent = _latest("baselines", stage)
+    rows = []
+    for k in tracking.child_runs(parent.info.run_id):
+        m = k.data.metrics
+        rows.append([k.data.tags.get("part"), k.info.run_name, m.get("train_accuracy"), m.get("val_accuracy"),
+                     m.get("test_accuracy"), reference.get(k.info.run_name), k.data.tags.get("converged", ""),
+                     k.data.tags.get("overfit", "")])
+    return [f"## {title}", "", *extra,
+            *_table(["part", "point", "train", "val", "test", "report test", "converged", "overfit"], rows)]
+
+
+def write_report(params: Params, out: Path, plots_dir: Path = Path("plots")) -> Path:
+    forest = _latest("baselines", "forest").data
+    tsne_parent = _latest("tsne", "tsne")
+    tsne_rows = [[k.info.run_name, k.data.metrics.get("knn_accuracy"), k.data.metrics.get("trustworthiness")]
+                 for k in tracking.child_runs(tsne_parent.info.run_id)]
+    compare_rows = []
+    for k in tracking.child_runs(_latest("compare", "compare").info.run_id):
+        m = k.data.metrics
+        compare_rows.append([int(k.data.params["train_pairs"]), m.get("combined.accuracy"),
+                             m.get("sequential_argmax.accuracy"), m.get("sequential_convolved.accuracy"),
+                             m.get("combined.log_loss"), m.get("sequential_convolved.log_loss"),
+                             m.get("combined.ece"), m.get("sequential_convolved.ece")])
+    compare_rows.sort(key=lambda r: r[0])
+    profile = {k: getattr(params, k).model_dump() for k in ("prepare", "study1", "final", "logreg", "svm", "forest")}
+    lines = ["# mnistsum: the study report, regenerated from the tracked runs", "",
+             f"Tracking store: `{tracking.tracking_uri()}`. Every number below is read from MLflow; the "
+             "'report' columns quote the original study report.", "",
+             "Params profile these runs used (the sections that set the scale):", "", "```",
+             *[f"{k}: {v}" for k, v in profile.items()], "```", "",
+             *nn_section(),
+             *_grid_section("logreg", "Logistic regression (report Figures 13-14)", REPORT_LOGREG, []),
+             *_grid_section("svm", "Support vector machine (report Figure 15)", REPORT_SVM,
+                            [f"Points whose train-test gap exceeds {params.svm.overfit_gap:.0%} are flagged overfit.", ""]),
+             *_grid_section("forest", "Random forest (report Figures 16-17)", REPORT_FOREST,
+                            [f"Overfitting depths (train-test gap > {params.forest.overfit_gap:.0%}): "
+                             f"{forest.tags.get('overfitting_depths')}; chosen depth "
+                             f"{int(forest.metrics['chosen_depth'])} (report: 8) with test accuracy "
+                             f"{forest.metrics['chosen_test_accuracy']:.4f} (report: 0.5572).", ""]),
+             "## Combined vs sequential logistic regression (report section 6)", "",
+             *_table(["train pairs", "combined acc", "sequential argmax acc", "sequential convolved acc",
+                      "combined log-loss", "convolved log-loss", "combined ECE", "convolved ECE"], compare_rows),
+             "The report found the sequential classifier more than four times as accurate as the combined one.", "",
+             "## t-SNE (report section 4)", "",
+             *_table(["map", "kNN accuracy of the sum (2-D)", "trustworthiness"], tsne_rows),
+             "The report judged the maps by eye (clusters in the embedding, none in the input).", "",
+             "## Figures", ""]
+    fig_dir = out.parent / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for rel in FIGURES:
+        src = plots_dir / rel
+        if src.is_file():
+            shutil.copy2(src, fig_dir / src.name)
+            lines += [f"![{src.stem}](figures/{src.name})", ""]
+    write_text(out, "\n".join(lines))
+    return out
