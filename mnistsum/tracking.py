@@ -33,6 +33,10 @@ EXPERIMENTS = {
 }
 
 
+# MLflow 3's UI opens experiments without this tag in its GenAI (traces) view; this one shows the runs table.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+
+
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
@@ -60,12 +64,14 @@ def experiment_id(key: str) -> str:
     name = EXPERIMENTS[key]
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if KIND_TAG not in found.tags:
+            client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
         return found.experiment_id
     folder = _sqlite_dir(tracking_uri())
     # A local store keeps artifacts beside the database; a server decides for itself.
     location = (folder / name).resolve().as_uri() if folder is not None else None
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
     except mlflow.exceptions.MlflowException:  # created meanwhile by another process
         return client.get_experiment_by_name(name).experiment_id
 

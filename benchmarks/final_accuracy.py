@@ -1,0 +1,35 @@
+"""Test accuracy of the final-stage procedure (batch norm, early stopping on val accuracy, patience 7,
+at most 50 epochs, best weights restored) for a given network, on the prepared pairs.
+
+Answers "what does it take to reach the report's 0.93?" without re-running the studies.
+Run: .venv/bin/python benchmarks/final_accuracy.py --data data/pairs [--config models/study4.json | --report]
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+from mnistsum.nn import MlpConfig, train
+from mnistsum.studies import load_arrays, read_best
+
+# The report's final network (sections 3.2-3.3).
+REPORT = MlpConfig(units=(253, 219, 112, 198, 215), activation="relu", dropout=0.0856, learning_rate=0.00099)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=Path("data/pairs"))
+    parser.add_argument("--config", type=Path, help="a best.json written by a study stage")
+    parser.add_argument("--max-epochs", type=int, default=50)
+    parser.add_argument("--patience", type=int, default=7)
+    args = parser.parse_args()
+    cfg = (read_best(args.config) if args.config else REPORT).replace(batch_norm=True)
+    data = load_arrays(args.data, 1.0, 42)
+    t0 = time.perf_counter()
+    r = train(cfg, data, args.max_epochs, 128, 42, label="bench", patience=args.patience)
+    print(f"{cfg}: val {r.val_accuracy:.4f} test {r.test_accuracy:.4f} after {r.epochs_run} epochs "
+          f"({time.perf_counter() - t0:.0f}s)")
+
+
+if __name__ == "__main__":
+    main()
