@@ -56,7 +56,9 @@ def test_outs_exist(repo):
 
 def test_mlflow_runs(repo):
     root, _, _ = repo
-    client = MlflowClient(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    # Name the registry too: otherwise MlflowClient falls back to the process-global one earlier tests set.
+    client = MlflowClient(uri, registry_uri=uri)
     names = {e.name for e in client.search_experiments()}
     assert {"data", "nn-studies", "tsne", "baselines", "compare"} <= names
     data_run = client.search_runs([client.get_experiment_by_name("data").experiment_id])[0]
