@@ -48,6 +48,8 @@ class Search(Section):
     n_trials: int = Field(gt=0)
     epochs: int = Field(gt=0)
     train_fraction: float = Field(gt=0, le=1)
+    # Train trials with batch norm, as the final network is trained; the report's studies did not.
+    batch_norm: bool = False
     pruner_startup_trials: int = Field(3, ge=0)
     pruner_warmup_epochs: int = Field(1, ge=0)
 
@@ -76,6 +78,7 @@ class ActivationStudy(Section):
     activations: tuple[Activation, ...] = ("relu", "sigmoid", "tanh")
     epochs: int = Field(gt=0)
     train_fraction: float = Field(gt=0, le=1)
+    batch_norm: bool = False
 
 
 class Study2(Search):

@@ -178,7 +178,7 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
         study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
 
         def objective(trial: optuna.Trial) -> float:
-            cfg = suggest(trial, previous)
+            cfg = suggest(trial, previous).replace(batch_norm=section.batch_norm)
             pruning = PruneOnValAccuracy(trial)
             label = f"trial-{trial.number:03d}"
             with tracking.start_run("nn", label, stage=stage, parent_run_id=parent.info.run_id,
@@ -258,7 +258,7 @@ def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path
     with tracking.start_run("nn", "activation", stage="activation",
                             params={"activation": p.model_dump(), "previous": previous.to_dict()}) as parent:
         for i, act in enumerate(p.activations):
-            cfg = previous.replace(activation=act)
+            cfg = previous.replace(activation=act, batch_norm=p.batch_norm)
             with tracking.start_run("nn", f"activation={act}", stage="activation", parent_run_id=parent.info.run_id,
                                     params={"config": cfg.to_dict(), "epochs": p.epochs}) as child:
                 r = nn.train(cfg, data, p.epochs, batch, seed, run_id=child.info.run_id, label=f"activation={act}")
