@@ -18,6 +18,8 @@ from mnistsum.pairs import N_CLASSES, Pairs, load_split
 from mnistsum.params import Params
 
 EPS = 1e-15
+LABELS = {"combined": "combined (56x28)", "sequential_argmax": "sequential, argmax + argmax (report)",
+          "sequential_convolved": "sequential, convolved probabilities"}
 
 
 def sum_distribution(p_top: np.ndarray, p_bottom: np.ndarray) -> np.ndarray:
@@ -134,16 +136,14 @@ def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: P
                   f"{r['sequential_convolved']['accuracy']:.3f} ({time.perf_counter() - started:.0f}s)", flush=True)
         results.sort(key=lambda r: r["n"])
         largest = results[-1]
-        curves = {"combined (56x28)": [r["combined"]["accuracy"] for r in results],
-                  "sequential, argmax + argmax (report)": [r["sequential_argmax"]["accuracy"] for r in results],
-                  "sequential, convolved probabilities": [r["sequential_convolved"]["accuracy"] for r in results]}
+        curves = {LABELS[m]: [r[m]["accuracy"] for r in results] for m in LABELS}
         acc_path = plots_dir / "compare_accuracy.png"
         save_figure(figures.lines_log_x(sizes, curves, "training pairs", "test accuracy",
                                         "Combined vs sequential logistic regression"), acc_path)
         y = test.y.astype(np.int64)
         rel_path = plots_dir / "compare_reliability.png"
         save_figure(figures.reliability_diagram(
-            {name: calibration_bins(proba, y, p.ece_bins) for name, proba in largest["_proba"].items()},
+            {LABELS[name]: calibration_bins(proba, y, p.ece_bins) for name, proba in largest["_proba"].items()},
             f"Reliability at {largest['n']} training pairs"), rel_path)
         tracking.log_files(parent.info.run_id, [acc_path, rel_path])
         never_loses = all(r["sequential_convolved"]["log_loss"] <= r["sequential_argmax"]["log_loss"] for r in results)
