@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import keras
 import numpy as np
 import optuna
 from optuna.storages import JournalStorage
@@ -109,23 +110,19 @@ def search_space(stage: str, params: Params) -> Callable[[optuna.Trial, MlpConfi
     raise ValueError(f"unknown study {stage!r}; expected one of {SEARCH_STAGES}")
 
 
-class PruneOnValAccuracy:
+class PruneOnValAccuracy(keras.callbacks.Callback):
     """Reports validation accuracy to Optuna each epoch and stops training when the pruner says so."""
 
     def __init__(self, trial: optuna.Trial):
-        import keras
-
-        outer = self
-
-        class _Callback(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                trial.report(float(logs["val_accuracy"]), epoch)
-                if trial.should_prune():
-                    outer.pruned_at = epoch
-                    self.model.stop_training = True
-
+        super().__init__()
+        self.trial = trial
         self.pruned_at: int | None = None
-        self.callback = _Callback()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.trial.report(float(logs["val_accuracy"]), epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            self.model.stop_training = True
 
 
 def study_name(stage: str, section: Search, previous: MlpConfig | None, data_id: str, seed: int) -> str:
@@ -185,7 +182,7 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
                                     params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs},
                                     tags={"optuna.study": name, "optuna.trial": str(trial.number)}) as child:
                 result = nn.train(cfg, data, section.epochs, batch, seed + trial.number, run_id=child.info.run_id,
-                                  label=f"{stage} {label}", callbacks=[pruning.callback])
+                                  label=f"{stage} {label}", callbacks=[pruning])
                 state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
                 tracking.log_metrics(child.info.run_id, {"final_val_accuracy": result.val_accuracy,
                                                          "final_test_accuracy": result.test_accuracy,
