@@ -109,9 +109,8 @@ def run_grid(make: Callable[..., Any], points: list[Point], data: Data, parent_r
             tags["converged"] = str(row["converged"]).lower()
         if "warning" in row:
             tags["convergence_warning"] = row["warning"][:500]
-        for flag in ("overfit",):
-            if flag in row:
-                tags[flag] = str(row[flag]).lower()
+        if "overfit" in row:
+            tags["overfit"] = str(row["overfit"]).lower()
         with tracking.start_run("baselines", row["label"], stage=stage, parent_run_id=parent_run_id,
                                 params=params, tags=tags) as child:
             tracking.log_metrics(child.info.run_id, metrics)

@@ -104,15 +104,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def quiet_libraries() -> None:
-    """A command-line user wants the answer or one error line, not MLflow's migration and schema chatter."""
+    """A command-line user wants the answer or one error line, not MLflow's migration or TF's CPU chatter."""
     import logging
-    import warnings
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
 
     import mlflow  # noqa: F401  (it sets its loggers' levels on import, so import it before overriding them)
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=r"(?is).*type hint", category=UserWarning)
 
 
 @exits_cleanly

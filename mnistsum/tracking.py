@@ -18,7 +18,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 import mlflow  # noqa: E402
-from mlflow.entities import Metric, Param  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
@@ -156,9 +156,7 @@ def log_history(run_id: str, history: Mapping[str, list[float]]) -> None:
 
 
 def log_tags(run_id: str, tags: Mapping[str, Any]) -> None:
-    client = MlflowClient()
-    for k, v in tags.items():
-        client.set_tag(run_id, k, str(v))
+    MlflowClient().log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
 
 def log_files(run_id: str, paths: list[str | Path], folder: str = "figures") -> None:
