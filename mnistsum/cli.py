@@ -9,39 +9,52 @@ from pathlib import Path
 import numpy as np
 
 from mnistsum.errors import InputError, exits_cleanly
+from mnistsum.sum_model import SHAPE_TEXT, PixelError, model_input
+
+
+def read_file(path: Path) -> np.ndarray:
+    """The raw array in one input file, exactly as stored: a PNG's grayscale pixels, or an .npz's `x`."""
+    import zipfile
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if not hasattr(f, "files"):
+                    raise InputError(f"{path}: not an .npz archive (expected an .npz holding x of shape {SHAPE_TEXT})")
+                if "x" not in f.files:
+                    raise InputError(f"{path}: no array 'x' (expected x of shape {SHAPE_TEXT})")
+                return f["x"]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
+        except AttributeError:  # np.load returned a bare array (an .npy under an .npz name)
+            raise InputError(f"{path}: not an .npz archive (expected an .npz holding x of shape {SHAPE_TEXT})") from None
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("L", "1", "P", "RGB", "RGBA", "LA"):
+                raise InputError(f"{path}: image mode {img.mode}, expected an 8-bit grayscale PNG")
+            x = np.asarray(img.convert("L"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise InputError(f"{path}: not a readable image (expected a grayscale PNG of {SHAPE_TEXT.split(': ')[1]})") from None
+    if x.shape != (56, 28):
+        raise InputError(f"{path}: image of {x.shape[0]} rows x {x.shape[1]} columns, expected 56 rows x 28 columns")
+    return x[None]
 
 
 def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
-    """56x28 grayscale PNGs, or .npz files holding an `x` array of (n, 56, 28) pixels."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Every image of every file, checked against the one input contract (mnistsum.sum_model.model_input)
+    file by file, so an error names the file; returns names and the network's (n, 1568) float input."""
     names, arrays = [], []
     for path in paths:
-        if not path.is_file():
-            raise InputError(f"{path}: file not found")
-        if path.suffix == ".npz":
-            try:
-                with np.load(path) as f:
-                    if "x" not in f.files:
-                        raise InputError(f"{path}: no array 'x' (expected x of shape (n, 56, 28))")
-                    x = f["x"]
-            except (OSError, ValueError) as exc:
-                raise InputError(f"{path}: not a readable .npz ({exc})") from None
-            if x.ndim != 3 or x.shape[1:] != (56, 28):
-                raise InputError(f"{path}: x has shape {x.shape}, expected (n, 56, 28)")
-            names += [f"{path}[{i}]" for i in range(len(x))]
-            arrays.append(x.astype(np.uint8))
-            continue
         try:
-            with Image.open(path) as img:
-                img = img.convert("L")
-                x = np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError):
-            raise InputError(f"{path}: not an image (expected a 56x28 grayscale PNG)") from None
-        if x.shape != (56, 28):
-            raise InputError(f"{path}: image is {x.shape[1]}x{x.shape[0]} (width x height), expected 28x56")
-        names.append(str(path))
-        arrays.append(x[None])
+            x = model_input(read_file(path), source=str(path))
+        except PixelError as exc:
+            raise InputError(str(exc)) from None
+        names += [str(path)] if path.suffix != ".npz" else [f"{path}[{i}]" for i in range(len(x))]
+        arrays.append(x)
     return names, np.concatenate(arrays)
 
 

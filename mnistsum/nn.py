@@ -10,11 +10,14 @@ from typing import Any
 # TF prints harmless C++ graph warnings on every fit; Python exceptions still surface.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import math  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mnistsum import tracking  # noqa: E402
 from mnistsum.pairs import N_CLASSES, Pairs  # noqa: E402
+from mnistsum.sum_model import model_input  # noqa: E402
 
 INPUT_DIM = 56 * 28
 EMBEDDING_LAYER = "embedding"
@@ -51,11 +54,59 @@ class Arrays:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    train_pairs: Pairs | None = None  # the source of x_train, for drawing fresh pairs each epoch
+    val_pairs: Pairs | None = None  # raw validation pixels, as a registered model is scored on them
 
     @classmethod
     def from_pairs(cls, train: Pairs, val: Pairs, test: Pairs) -> Arrays:
         return cls(train.flat(), train.y.astype(np.int64), val.flat(), val.y.astype(np.int64),
-                   test.flat(), test.y.astype(np.int64))
+                   test.flat(), test.y.astype(np.int64), train, val)
+
+
+class FreshPairs(keras.utils.PyDataset):
+    """Training pairs drawn anew each epoch from the training pairs' own digit images.
+
+    The digit images (and their labels) are exactly those of the training pairs, so validation and test
+    stay as clean as before; only the combinations are new. One epoch is as many pairs as the file holds,
+    so an epoch costs the same, but the network rarely sees the same combination twice."""
+
+    def __init__(self, pairs: Pairs, batch_size: int, seed: int):
+        super().__init__()
+        index = np.concatenate([pairs.top_index, pairs.bottom_index])
+        images = np.concatenate(pairs.digits())
+        labels = np.concatenate([pairs.top_label, pairs.bottom_label]).astype(np.int64)
+        _, first = np.unique(index, return_index=True)
+        self.images, self.labels = images[first], labels[first]
+        self.n, self.batch_size = len(pairs), batch_size
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        part = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+    def on_epoch_end(self) -> None:
+        top, bottom = self.rng.integers(0, len(self.images), size=(2, self.n))
+        self.x = np.concatenate([self.images[top], self.images[bottom]], axis=1).reshape(self.n, -1)
+        self.x = self.x.astype(np.float32) / 255.0
+        self.y = self.labels[top] + self.labels[bottom]
+
+
+def code_digest() -> str:
+    """Identity of the code that builds, feeds and trains a network (this module and the input contract):
+    part of a study's name, so changed network code never reuses old trials."""
+    import hashlib
+    from pathlib import Path
+
+    from mnistsum import sum_model
+
+    h = hashlib.sha256()
+    for path in (Path(__file__), Path(sum_model.__file__)):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def seed_everything(seed: int) -> None:
@@ -128,8 +179,10 @@ class TrainResult:
 
 
 def train(cfg: MlpConfig, data: Arrays, epochs: int, batch_size: int, seed: int, run_id: str | None = None,
-          label: str = "train", callbacks: list | None = None, patience: int | None = None) -> TrainResult:
-    """Fit a fresh network; with patience, stop early on validation accuracy and restore the best weights."""
+          label: str = "train", callbacks: list | None = None, patience: int | None = None,
+          resample: bool = False) -> TrainResult:
+    """Fit a fresh network; with patience, stop early on validation accuracy and restore the best weights.
+    With resample, each epoch trains on fresh combinations of the training digits (FreshPairs)."""
     seed_everything(seed)
     model = build_mlp(cfg)
     tracker = EpochTracker(data, run_id, label, epochs)
@@ -139,8 +192,14 @@ def train(cfg: MlpConfig, data: Arrays, epochs: int, batch_size: int, seed: int,
         early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                               restore_best_weights=True)
         cbs.append(early)
-    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
-              batch_size=batch_size, callbacks=cbs, verbose=0, shuffle=True)
+    if resample:
+        if data.train_pairs is None:
+            raise ValueError("resample needs the training pairs (Arrays.from_pairs)")
+        model.fit(FreshPairs(data.train_pairs, batch_size, seed), validation_data=(data.x_val, data.y_val),
+                  epochs=epochs, callbacks=cbs, verbose=0)
+    else:
+        model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
+                  batch_size=batch_size, callbacks=cbs, verbose=0, shuffle=True)
     _, val_acc = model.evaluate(data.x_val, data.y_val, batch_size=2048, verbose=0)
     _, test_acc = model.evaluate(data.x_test, data.y_test, batch_size=2048, verbose=0)
     epochs_run = len(tracker.history.get("loss", []))
@@ -149,19 +208,4 @@ def train(cfg: MlpConfig, data: Arrays, epochs: int, batch_size: int, seed: int,
 
 
 def predict_proba(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(as_model_input(x), batch_size=2048, verbose=0))
-
-
-def as_model_input(x: Any) -> np.ndarray:
-    """Accept (n, 56, 28) uint8 pixels, or (n, 1568) floats already in [0, 1]."""
-    from mnistsum.errors import InputError
-
-    if hasattr(x, "to_numpy"):  # pandas DataFrame from pyfunc
-        x = x.to_numpy()
-    x = np.asarray(x)
-    if x.ndim == 3 and x.shape[1:] == (56, 28):
-        x = x.reshape(len(x), INPUT_DIM)
-        return x.astype(np.float32) / (255.0 if x.dtype == np.uint8 or x.max() > 1 else 1.0)
-    if x.ndim == 2 and x.shape[1] == INPUT_DIM:
-        return x.astype(np.float32)
-    raise InputError(f"input has shape {x.shape}, expected (n, 56, 28) pixels or (n, {INPUT_DIM}) floats")
+    return np.asarray(model.predict(model_input(x), batch_size=2048, verbose=0))

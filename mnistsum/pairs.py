@@ -41,10 +41,14 @@ class Pairs:
         return self.x[:, :28, :], self.x[:, 28:, :]
 
 
-def make_pairs(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator) -> Pairs:
-    """Draw n pairs with replacement (as the report does) and stack them, all at once."""
-    idx = rng.integers(0, len(images), size=(2, n))
-    top, bottom = idx
+def make_pairs(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
+               pool: np.ndarray | None = None) -> Pairs:
+    """Draw n pairs with replacement (as the report does) and stack them, all at once.
+
+    With `pool`, both digits come from those image indices only; the indices kept are always the
+    images' own, so pairs from disjoint pools provably share no digit image."""
+    pool = np.arange(len(images)) if pool is None else np.asarray(pool)
+    top, bottom = pool[rng.integers(0, len(pool), size=(2, n))]
     return Pairs(
         x=np.concatenate([images[top], images[bottom]], axis=1),
         y=(labels[top] + labels[bottom]).astype(np.uint8),
@@ -76,13 +80,38 @@ def split_pairs(pairs: Pairs, val_fraction: float, rng: np.random.Generator) -> 
     return pairs.take(order[n_val:]), pairs.take(order[:n_val])
 
 
-def build_dataset(mnist, train_pairs: int, test_pairs: int, val_fraction: float, seed: int) -> dict[str, Pairs]:
-    """train/val/test pairs; one seeded generator makes the whole dataset reproducible byte for byte."""
+SPLITS = ("digits", "pairs")
+
+
+def build_dataset(mnist, train_pairs: int, test_pairs: int, val_fraction: float, seed: int,
+                  split: str = "digits") -> dict[str, Pairs]:
+    """train/val/test pairs; one seeded generator makes the whole dataset reproducible byte for byte.
+
+    split="digits" (default) first splits the MNIST training digits into disjoint train and validation
+    pools, then pairs within each pool, so no validation pair shows a digit image seen in training.
+    split="pairs" is the report's way: pair first, then split the pairs (validation then reuses
+    training digits and reads optimistic). Test pairs always come from the MNIST test digits only."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     rng = np.random.default_rng(seed)
-    train_val = make_pairs(mnist.x_train, mnist.y_train, train_pairs, rng)
+    n_val = int(round(train_pairs * val_fraction))
+    if split == "pairs":
+        train_val = make_pairs(mnist.x_train, mnist.y_train, train_pairs, rng)
+        test = make_pairs(mnist.x_test, mnist.y_test, test_pairs, rng)
+        train, val = split_pairs(train_val, val_fraction, rng)
+        return {"train": train, "val": val, "test": test}
+    order = rng.permutation(len(mnist.x_train))
+    n_val_digits = int(round(len(order) * val_fraction))
+    val_pool, train_pool = np.sort(order[:n_val_digits]), np.sort(order[n_val_digits:])
+    train = make_pairs(mnist.x_train, mnist.y_train, train_pairs - n_val, rng, pool=train_pool)
+    val = make_pairs(mnist.x_train, mnist.y_train, n_val, rng, pool=val_pool)
     test = make_pairs(mnist.x_test, mnist.y_test, test_pairs, rng)
-    train, val = split_pairs(train_val, val_fraction, rng)
     return {"train": train, "val": val, "test": test}
+
+
+def digit_indices(pairs: Pairs) -> np.ndarray:
+    """Every MNIST image index the pairs use, once each."""
+    return np.unique(np.concatenate([pairs.top_index, pairs.bottom_index]))
 
 
 def save_pairs(path: str | Path, pairs: Pairs) -> None:
@@ -105,6 +134,20 @@ def load_pairs(path: str | Path) -> Pairs:
 
 def load_split(data_dir: str | Path, split: str) -> Pairs:
     return load_pairs(Path(data_dir) / f"{split}.npz")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Content identity of a pair file (save_pairs writes the same bytes for the same arrays)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def split_ids(data_dir: str | Path) -> dict[str, str]:
+    """sha256 of each split's pair file: what promotion and study identity compare."""
+    return {split: file_sha256(Path(data_dir) / f"{split}.npz") for split in ("train", "val", "test")}
 
 
 def content_hash(splits: dict[str, Pairs]) -> str:

@@ -41,7 +41,7 @@ def run_prepare(params: Params, data_dir: Path, metrics_path: Path, plots_dir: P
     started = time.perf_counter()
     p = params.prepare
     mnist = load_mnist(params.base.mnist_path)
-    splits = build_dataset(mnist, p.train_pairs, p.test_pairs, p.val_fraction, params.base.seed)
+    splits = build_dataset(mnist, p.train_pairs, p.test_pairs, p.val_fraction, params.base.seed, p.split)
     for name, pairs in splits.items():
         save_pairs(data_dir / f"{name}.npz", pairs)
     digest = content_hash(splits)

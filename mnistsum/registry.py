@@ -1,99 +1,149 @@
-"""The MLflow Model Registry: log the final network, register it, and move the alias only to a better model.
+"""The MLflow Model Registry: log a trained network as a self-contained pyfunc, register it, and move the
+alias only to a model that is better on the same validation pairs.
 
-Two flavours are logged with the final run: `keras_model` (mlflow.keras, with a signature, for users who
-want the raw 19-way softmax or the embedding) and `model`, a pyfunc wrapper that takes (n, 56, 28) uint8
-pixels or (n, 1568) floats and returns the predicted sums. `model` is the registered one.
+The pyfunc is logged from code (`mnistsum/sum_model.py`, which never imports mnistsum), with the Keras
+model as its one artifact, an explicit signature and input example, and requirements that name the
+TensorFlow version rather than a platform-specific distribution. So `models:/NAME@ALIAS` loads with
+nothing but its own requirements.txt installed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
-import warnings
-from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
+from mlflow.types import Schema, TensorSpec
 
-from mnistsum import tracking
+from mnistsum import sum_model, tracking
 from mnistsum.errors import InputError
 
-
-# MLflow warns at class creation that predict() lacks list[...] type hints; inputs here are arrays,
-# validated by as_model_input, so the warning only adds noise. MLflow resets the warning filters inside
-# that hook, so only replacing the display function (restored on exit) keeps it off the terminal.
-with warnings.catch_warnings():
-    warnings.showwarning = lambda *args, **kwargs: None
-
-    class SumModel(mlflow.pyfunc.PythonModel):
-        """pyfunc face of the network: pixels in, predicted sums out (predict_proba for the 19 probabilities)."""
-
-        def load_context(self, context: Any) -> None:
-            import keras
-
-            self.keras_model = keras.models.load_model(context.artifacts["keras_model"])
-
-        def predict_proba(self, model_input: Any) -> np.ndarray:
-            from mnistsum.nn import as_model_input
-
-            return np.asarray(self.keras_model.predict(as_model_input(model_input), batch_size=2048, verbose=0))
-
-        # No type hints here: MLflow would try (and fail) to derive a schema from them.
-        def predict(self, context, model_input, params=None):
-            return self.predict_proba(model_input).argmax(axis=1)
+SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, sum_model.ROWS, sum_model.COLS))]),
+                           outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]))
 
 
-def _requirements() -> list[str]:
-    # Explicit requirements skip MLflow's slow inference of them (about 10 s -> 1 s).
-    return [f"{p}=={pkg_version(p)}" for p in ("tensorflow-cpu", "keras", "mlflow", "numpy")]
+class RegistryError(InputError):
+    """The registry could not be read or written: never taken to mean 'no champion yet'."""
 
 
-def log_and_register(model: Any, run_id: str, name: str, alias: str, val_accuracy: float) -> dict[str, Any]:
-    """Log both flavours in the active run, register `model` as a new version of `name`, and point
-    `alias` at it only if it beats the current holder on validation accuracy."""
-    import mlflow.keras
+def requirements() -> list[str]:
+    """What the pulled model needs. `tensorflow==X` (not a CPU-only or CUDA-only distribution) lets pip
+    pick the wheel the loading platform needs; versions are read from the modules, not package names.
+    Explicit requirements also skip MLflow's slow inference of them (about 10 s -> 1 s)."""
+    import keras
+    import tensorflow as tf
 
-    from mnistsum.nn import INPUT_DIM
+    return [f"mlflow=={mlflow.__version__}", f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}",
+            f"numpy=={np.__version__}"]
 
-    sample = np.zeros((2, INPUT_DIM), dtype=np.float32)
-    signature = infer_signature(sample, np.asarray(model.predict(sample, verbose=0)))
-    mlflow.keras.log_model(model, name="keras_model", signature=signature, pip_requirements=_requirements())
+
+def params_digest(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def log_model(model: Any, example: np.ndarray) -> str:
+    """Log `model` (Keras) in the active run as the pyfunc `model`; returns its model URI."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
-        info = mlflow.pyfunc.log_model(name="model", python_model=SumModel(), artifacts={"keras_model": str(path)},
-                                       pip_requirements=_requirements())
-    client = tracking.configure()
-    mv = mlflow.register_model(info.model_uri, name, tags={"val_accuracy": f"{val_accuracy:.6f}", "run_id": run_id})
-    current = champion(name, alias)
-    if current is None or val_accuracy > float(current.tags.get("val_accuracy", "-inf")):
-        client.set_registered_model_alias(name, alias, mv.version)
-        action = "promoted" if current is None else f"promoted over v{current.version}"
-    else:
-        action = f"kept v{current.version} (val_accuracy {float(current.tags['val_accuracy']):.4f} >= {val_accuracy:.4f})"
+        info = mlflow.pyfunc.log_model(name="model", python_model=sum_model.__file__,
+                                       artifacts={"keras_model": str(path)}, signature=SIGNATURE,
+                                       input_example=np.ascontiguousarray(example[:2]),
+                                       pip_requirements=requirements())
+    return info.model_uri
+
+
+def log_and_register(model: Any, run_id: str, name: str, alias: str, val_accuracy: float, *,
+                     val_x: np.ndarray, val_y: np.ndarray, data_ids: dict[str, str],
+                     params: dict[str, Any]) -> dict[str, Any]:
+    """Log the pyfunc, register it as a new version of `name` tagged with the data it was evaluated on and
+    its params, then promote it if it beats the champion on the same validation pairs."""
+    uri = log_model(model, val_x)
+    tracking.configure()
+    tags = {"val_accuracy": f"{val_accuracy:.6f}", "run_id": run_id, "data.val_sha256": data_ids["val"],
+            "data.train_sha256": data_ids["train"], "params.sha256": params_digest(params),
+            "params": json.dumps(params, sort_keys=True, default=str)[:5000]}
+    try:
+        mv = mlflow.register_model(uri, name, tags=tags)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot register {name!r} at {tracking.tracking_uri()}: {_first_line(exc)}") from None
+    decision = promote(name, alias, mv.version, val_x, val_y)
     tracking.log_tags(run_id, {"registry.model": name, "registry.version": mv.version,
-                               "registry.alias_action": action,
-                               "registry.champion": "true" if action.startswith("promoted") else "false"})
-    return {"name": name, "version": int(mv.version), "alias": alias, "alias_action": action}
+                               "registry.alias_action": decision["alias_action"],
+                               "registry.champion": str(decision["promoted"]).lower()})
+    return {"name": name, "version": int(mv.version), "alias": alias, **decision}
+
+
+def promote(name: str, alias: str, version: str | int, val_x: np.ndarray | None = None,
+            val_y: np.ndarray | None = None) -> dict[str, Any]:
+    """Point `alias` at `version` if it beats the current holder on the same validation set.
+
+    When the champion was evaluated on other data, it is evaluated on this version's validation pairs
+    first (which needs val_x, val_y). The decision runs under a lock, so two runs finishing at once are
+    decided one after the other: the second compares against whatever the first left."""
+    client = tracking.configure()
+    with tracking.registry_lock():
+        mine = client.get_model_version(name, str(version))
+        my_acc, my_data = float(mine.tags["val_accuracy"]), mine.tags.get("data.val_sha256")
+        current = champion(name, alias)
+        if current is None:
+            client.set_registered_model_alias(name, alias, mine.version)
+            return {"promoted": True, "alias_action": "promoted", "champion_val_accuracy": None}
+        if current.version == mine.version:
+            return {"promoted": True, "alias_action": "already champion", "champion_val_accuracy": my_acc}
+        if current.tags.get("data.val_sha256") == my_data:
+            theirs, how = float(current.tags["val_accuracy"]), "same validation pairs"
+        else:
+            if val_x is None or val_y is None:
+                raise RegistryError(f"{name} v{current.version} was evaluated on other data; "
+                                    "its validation pairs are needed to compare fairly")
+            theirs, how = evaluate_version(name, current.version, val_x, val_y), "champion re-evaluated on these pairs"
+            client.set_model_version_tag(name, mine.version, "champion_compared",
+                                         f"v{current.version} val_accuracy {theirs:.6f} on this version's pairs")
+        if my_acc > theirs:
+            client.set_registered_model_alias(name, alias, mine.version)
+            action = f"promoted over v{current.version} ({my_acc:.4f} > {theirs:.4f}, {how})"
+        else:
+            action = f"kept v{current.version} ({theirs:.4f} >= {my_acc:.4f}, {how})"
+        return {"promoted": action.startswith("promoted"), "alias_action": action, "champion_val_accuracy": theirs}
+
+
+def evaluate_version(name: str, version: str | int, x: np.ndarray, y: np.ndarray) -> float:
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    return float((np.asarray(model.predict(x)) == np.asarray(y)).mean())
 
 
 def champion(name: str, alias: str):
+    """The version holding `alias`, or None when the model or alias does not exist yet. Any other failure
+    (a store or server that cannot be reached) is a RegistryError, never 'no champion'."""
     try:
         return tracking.configure().get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise RegistryError(f"model registry at {tracking.tracking_uri()} failed: {_first_line(exc)}") from None
+    except Exception as exc:  # connection errors surface as requests/OS errors
+        raise RegistryError(f"model registry at {tracking.tracking_uri()} unreachable: {_first_line(exc)}") from None
 
 
-def load_sum_model(uri: str) -> SumModel:
+def load_sum_model(uri: str):
     """Load a registered (or runs:/) pyfunc sum model; unknown names or aliases give an InputError."""
     tracking.configure()
     try:
         return mlflow.pyfunc.load_model(uri).unwrap_python_model()
     except MlflowException as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot load model {uri!r}: {first}") from None
+        raise InputError(f"cannot load model {uri!r}: {_first_line(exc)}") from None
     except OSError as exc:
         raise InputError(f"cannot load model {uri!r}: {exc}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from mnistsum import figures, nn, tracking
 from mnistsum.files import save_figure, write_json
 from mnistsum.nn import Arrays, MlpConfig
-from mnistsum.pairs import load_split
+from mnistsum.pairs import load_split, split_ids
 from mnistsum.params import Params, Range, Search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -28,20 +28,37 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 SEARCH_STAGES = ("study1", "study2", "study3", "study4")
 
 
-def load_arrays(data_dir: Path, train_fraction: float, seed: int) -> Arrays:
+@dataclass
+class StageData:
+    """What a training stage sees: the arrays, each pair file's sha256, and those as MLflow dataset inputs."""
+
+    arrays: Arrays
+    ids: dict[str, str]
+    inputs: list
+    subset: str = ""  # how the training pairs were subset, if they were
+
+    @property
+    def identity(self) -> str:
+        """The content of everything a trial trains and is scored on."""
+        return hashlib.sha256(json.dumps([self.ids, self.subset], sort_keys=True).encode()).hexdigest()
+
+
+def load_data(data_dir: Path, train_fraction: float, seed: int) -> StageData:
     """Validation and test in full; a seeded subset of the training pairs when searching."""
-    train = load_split(data_dir, "train")
+    train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
+    subset = ""
     if train_fraction < 1:
         keep = np.sort(np.random.default_rng(seed).permutation(len(train))[: max(1, int(len(train) * train_fraction))])
         train = train.take(keep)
-    return Arrays.from_pairs(train, load_split(data_dir, "val"), load_split(data_dir, "test"))
+        subset = f"{train_fraction:g} seed {seed}"
+    ids = split_ids(data_dir)
+    inputs = tracking.pair_inputs(data_dir, ids, {"train": (train.x, train.y), "val": (val.x, val.y),
+                                                  "test": (test.x, test.y)}, {"train": subset} if subset else None)
+    return StageData(Arrays.from_pairs(train, val, test), ids, inputs, subset)
 
 
-def file_digest(*paths: Path) -> str:
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+def load_arrays(data_dir: Path, train_fraction: float, seed: int) -> Arrays:
+    return load_data(data_dir, train_fraction, seed).arrays
 
 
 def read_best(path: Path) -> MlpConfig:
@@ -61,10 +78,12 @@ def _summary(cfg: MlpConfig, result: nn.TrainResult, source: str, **extra: Any) 
 def run_base(params: Params, data_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
     p = params.base_mlp
     cfg = MlpConfig(units=p.units, activation=p.activation, dropout=p.dropout, learning_rate=p.learning_rate)
-    data = load_arrays(data_dir, 1.0, params.base.seed)
+    stage_data = load_data(data_dir, 1.0, params.base.seed)
+    data = stage_data.arrays
     with tracking.start_run("nn", "base_mlp", stage="base_mlp",
                             params={"config": cfg.to_dict(), "epochs": p.epochs,
                                     "batch_size": params.base.batch_size, "seed": params.base.seed}) as run:
+        tracking.log_datasets(run.info.run_id, stage_data.inputs)
         result = nn.train(cfg, data, p.epochs, params.base.batch_size, params.base.seed,
                           run_id=run.info.run_id, label="base")
         tracking.log_metrics(run.info.run_id, {"final_val_accuracy": result.val_accuracy,
@@ -125,11 +144,14 @@ class PruneOnValAccuracy(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def study_name(stage: str, section: Search, previous: MlpConfig | None, data_id: str, seed: int) -> str:
-    """Same search settings, starting point and data -> same study, so an interrupted stage resumes it;
-    only n_trials may change without starting over."""
+def study_name(stage: str, section: Search, previous: MlpConfig | None, data_id: str, seed: int,
+               batch_size: int) -> str:
+    """Every input that changes a trial's result -> the study's identity: the search settings, the starting
+    point, the data's content, the seed, the batch size and the network-building code. So an interrupted
+    stage resumes its own study, and a changed input starts a new one. Only n_trials may change."""
     key = json.dumps({"section": section.model_dump(exclude={"n_trials"}), "previous": previous and previous.to_dict(),
-                      "data": data_id, "seed": seed}, sort_keys=True, default=str)
+                      "data": data_id, "seed": seed, "batch_size": batch_size, "code": nn.code_digest()},
+                     sort_keys=True, default=str)
     return f"{stage}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
@@ -157,9 +179,9 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
     section: Search = getattr(params, stage)
     seed, batch = params.base.seed, params.base.batch_size
     previous = read_best(previous_path) if previous_path else None
-    data = load_arrays(data_dir, section.train_fraction, seed)
-    data_id = file_digest(data_dir / "train.npz", data_dir / "val.npz")
-    name = study_name(stage, section, previous, data_id, seed)
+    stage_data = load_data(data_dir, section.train_fraction, seed)
+    data = stage_data.arrays
+    name = study_name(stage, section, previous, stage_data.identity, seed, batch)
     study = open_study(storage_path, name, section, seed)
     suggest = search_space(stage, params)
     n_missing = max(0, section.n_trials - len(finished_trials(study)))
@@ -181,6 +203,7 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
             with tracking.start_run("nn", label, stage=stage, parent_run_id=parent.info.run_id,
                                     params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs},
                                     tags={"optuna.study": name, "optuna.trial": str(trial.number)}) as child:
+                tracking.log_datasets(child.info.run_id, stage_data.inputs)
                 result = nn.train(cfg, data, section.epochs, batch, seed + trial.number, run_id=child.info.run_id,
                                   label=f"{stage} {label}", callbacks=[pruning])
                 state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
@@ -250,7 +273,8 @@ def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path
     p = params.activation
     previous = read_best(previous_path)
     seed, batch = params.base.seed, params.base.batch_size
-    data = load_arrays(data_dir, p.train_fraction, seed)
+    stage_data = load_data(data_dir, p.train_fraction, seed)
+    data = stage_data.arrays
     results = {}
     with tracking.start_run("nn", "activation", stage="activation",
                             params={"activation": p.model_dump(), "previous": previous.to_dict()}) as parent:
@@ -258,6 +282,7 @@ def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path
             cfg = previous.replace(activation=act, batch_norm=p.batch_norm)
             with tracking.start_run("nn", f"activation={act}", stage="activation", parent_run_id=parent.info.run_id,
                                     params={"config": cfg.to_dict(), "epochs": p.epochs}) as child:
+                tracking.log_datasets(child.info.run_id, stage_data.inputs)
                 r = nn.train(cfg, data, p.epochs, batch, seed, run_id=child.info.run_id, label=f"activation={act}")
                 tracking.log_metrics(child.info.run_id, {"final_val_accuracy": r.val_accuracy,
                                                          "final_test_accuracy": r.test_accuracy})
@@ -296,12 +321,14 @@ def run_final(params: Params, data_dir: Path, previous_path: Path, base_history_
     p = params.final
     cfg = read_best(previous_path).replace(batch_norm=p.batch_norm)
     seed, batch = params.base.seed, params.base.batch_size
-    data = load_arrays(data_dir, 1.0, seed)
-    with tracking.start_run("nn", "final", stage="final",
-                            params={"config": cfg.to_dict(), "final": p.model_dump(), "seed": seed,
-                                    "batch_size": batch}) as run:
+    stage_data = load_data(data_dir, 1.0, seed)
+    data = stage_data.arrays
+    run_params = {"config": cfg.to_dict(), "final": p.model_dump(), "seed": seed, "batch_size": batch}
+    with tracking.start_run("nn", "final", stage="final", params=run_params) as run:
         rid = run.info.run_id
-        result = nn.train(cfg, data, p.max_epochs, batch, seed, run_id=rid, label="final", patience=p.patience)
+        tracking.log_datasets(rid, stage_data.inputs)
+        result = nn.train(cfg, data, p.max_epochs, batch, seed, run_id=rid, label="final", patience=p.patience,
+                          resample=p.resample_pairs)
         best_epoch = int(np.argmax(result.history["val_accuracy"])) + 1
         tracking.log_metrics(rid, {"final_val_accuracy": result.val_accuracy,
                                    "final_test_accuracy": result.test_accuracy,
@@ -315,7 +342,10 @@ def run_final(params: Params, data_dir: Path, previous_path: Path, base_history_
         save_figure(figures.accuracy_curves({"base": base_history, "final": result.history},
                                             "Base vs final network: accuracy per epoch"), outs.figure)
         tracking.log_files(rid, [outs.figure])
-        version = registry.log_and_register(result.model, rid, p.model_name, p.alias, result.val_accuracy)
+        val = data.val_pairs
+        version = registry.log_and_register(result.model, rid, p.model_name, p.alias, result.val_accuracy,
+                                            val_x=val.x, val_y=val.y, data_ids=stage_data.ids,
+                                            params=run_params | {"code": nn.code_digest()})
         summary = _summary(cfg, result, "final", run_id=rid, best_epoch=best_epoch,
                            stopped_early=result.stopped_early, registered=version)
     write_json(outs.summary, summary)

@@ -1,5 +1,7 @@
 import csv
 
+import numpy as np
+
 from mnistsum import tracking
 from mnistsum.baselines import Outputs, choose_depth, overfitting_depths, run_forest, run_logreg, run_svm
 
@@ -20,7 +22,7 @@ def _rows(path):
 
 
 def test_depth_rule():
-    rows = [{"max_depth": d, "train_accuracy": t, "test_accuracy": 0.5} for d, t in
+    rows = [{"max_depth": d, "train_accuracy": t, "val_accuracy": 0.5, "test_accuracy": 0.0} for d, t in
             [(1, 0.5), (2, 0.55), (3, 0.65), (4, 0.7)]]
     assert overfitting_depths(rows, 0.1) == [3, 4]
     assert choose_depth(rows, 0.1) == 2
@@ -50,7 +52,7 @@ def test_svm_flags_overfitting(mlflow_store, tiny_params, tiny_data_dir, tmp_pat
     rows = _rows(tmp_path / "svm.csv")
     assert len(rows) == 1 + len(p.kernels) * len(p.gammas) * len(p.C)
     for r in rows:
-        gap = float(r["train_accuracy"]) - float(r["test_accuracy"])
+        gap = float(r["train_accuracy"]) - float(r["val_accuracy"])
         assert r["overfit"] == str(gap > p.overfit_gap)
     assert len(_children("svm")[1]) == len(rows)
 
@@ -65,3 +67,35 @@ def test_forest_choice_follows_logged_numbers(mlflow_store, tiny_params, tiny_da
     assert summary["chosen_depth"] == choose_depth(logged, p.overfit_gap)
     assert parent.data.metrics["chosen_depth"] == summary["chosen_depth"]
     assert (tmp_path / "plots" / "forest_depth.png").is_file() and (tmp_path / "plots" / "forest_tuned.png").is_file()
+
+
+def test_every_point_logs_its_pairs_as_datasets(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    run_forest(tiny_params, tiny_data_dir, _outs(tmp_path, "forest"))
+    for kid in _children("forest")[1]:
+        contexts = {d.tags[0].value: d.dataset.digest for d in kid.inputs.dataset_inputs}
+        assert set(contexts) == {"train", "val", "test"} and all(len(v) == 32 for v in contexts.values())
+
+
+def test_test_labels_choose_nothing(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    """Shuffling only the test labels leaves the forest depth, the SVM flags and pick, and the logreg pick alone."""
+    from mnistsum.pairs import load_pairs, save_pairs
+
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    for split in ("train", "val", "test"):
+        pairs = load_pairs(tiny_data_dir / f"{split}.npz")
+        if split == "test":
+            pairs = pairs.take(slice(None))
+            object.__setattr__(pairs, "y", np.random.default_rng(1).permutation(pairs.y))
+        save_pairs(shuffled / f"{split}.npz", pairs)
+    choices = []
+    for data_dir, name in ((tiny_data_dir, "a"), (shuffled, "b")):
+        forest = run_forest(tiny_params, data_dir, _outs(tmp_path / name, "forest"))
+        svm = run_svm(tiny_params, data_dir, _outs(tmp_path / name, "svm"))
+        logreg = run_logreg(tiny_params, data_dir, _outs(tmp_path / name, "logreg"))
+        flags = [r["overfit"] for r in _rows(tmp_path / name / "svm.csv")]
+        choices.append((forest["chosen_depth"], forest["overfitting_depths"], svm["best_label"],
+                        svm["best_non_overfit_label"], flags, logreg["best_solver"], logreg["best_C"]))
+        test_acc = forest["chosen_test_accuracy"]
+    assert choices[0] == choices[1]
+    assert test_acc < 0.5  # the shuffled labels really were different

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from mnistsum.errors import InputError
-from mnistsum.pairs import (build_dataset, class_counts, content_hash, load_pairs, make_pairs, make_pairs_loop,
-                            save_pairs)
+from mnistsum.pairs import (build_dataset, class_counts, content_hash, digit_indices, load_pairs, make_pairs,
+                            make_pairs_loop, save_pairs)
 
 
 def test_labels_are_sums_and_halves_are_the_sources(mnist, tiny_splits):
@@ -58,3 +58,14 @@ def test_load_pairs_errors(tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(InputError, match="missing arrays"):
         load_pairs(tmp_path / "bad.npz")
+
+
+def test_validation_digits_are_not_training_digits(mnist):
+    """At the defaults no MNIST image appears in both training and validation pairs; the report's way reuses them."""
+    clean = build_dataset(mnist, 60000, 1000, 0.2, seed=42)
+    assert not set(digit_indices(clean["train"])) & set(digit_indices(clean["val"]))
+    assert len(clean["train"]) == 48000 and len(clean["val"]) == 12000
+    # The pools split the 60,000 digits 80/20, and pairing still uses most of each pool.
+    assert len(digit_indices(clean["val"])) > 0.8 * 12000 and digit_indices(clean["val"]).max() < 60000
+    report = build_dataset(mnist, 60000, 1000, 0.2, seed=42, split="pairs")
+    assert len(set(digit_indices(report["train"])) & set(digit_indices(report["val"]))) > 10000

@@ -1,46 +1,59 @@
-"""Registry, pyfunc loading and `mnistsum predict`, against a real SQLite registry."""
+"""Registry, the self-contained pyfunc, serving and `mnistsum predict`, against real SQLite registries."""
 
+import json
+import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import mlflow
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from mnistsum import tracking
 from mnistsum.cli import main as cli_main
 from mnistsum.nn import Arrays, MlpConfig, train
-from mnistsum.registry import champion, log_and_register
+from mnistsum.registry import RegistryError, champion, log_and_register, promote
+
+IDS = {"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_splits):
+def tiny_model(tiny_splits, test_seed):
     data = Arrays.from_pairs(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
-    return train(MlpConfig(units=(32,)), data, epochs=2, batch_size=128, seed=42).model
+    return train(MlpConfig(units=(32,)), data, epochs=2, batch_size=128, seed=test_seed).model
 
 
-def _register(model, val):
+def _register(model, val, splits, ids=IDS):
     with tracking.start_run("nn", "final", stage="final") as run:
-        return log_and_register(model, run.info.run_id, "mnistsum-mlp", "champion", val), run.info.run_id
+        v = splits["val"]
+        return log_and_register(model, run.info.run_id, "mnistsum-mlp", "champion", val, val_x=v.x, val_y=v.y,
+                                data_ids=ids, params={"units": [32]}), run.info.run_id
 
 
-def test_champion_only_moves_to_better(mlflow_store, tiny_model, tiny_splits, tmp_path, capsys):
-    v1, _ = _register(tiny_model, 0.50)
+def test_champion_only_moves_to_better_on_the_same_data(mlflow_store, tiny_model, tiny_splits, tmp_path, capsys):
+    v1, _ = _register(tiny_model, 0.50, tiny_splits)
     assert v1["version"] == 1 and v1["alias_action"] == "promoted"
-    v2, run2 = _register(tiny_model, 0.40)
+    v2, run2 = _register(tiny_model, 0.40, tiny_splits)
     assert int(champion("mnistsum-mlp", "champion").version) == 1 and v2["alias_action"].startswith("kept v1")
     assert mlflow.get_run(run2).data.tags["registry.champion"] == "false"
-    v3, _ = _register(tiny_model, 0.60)
-    assert int(champion("mnistsum-mlp", "champion").version) == 3 and v3["alias_action"] == "promoted over v1"
+    v3, _ = _register(tiny_model, 0.60, tiny_splits)
+    assert int(champion("mnistsum-mlp", "champion").version) == 3 and v3["alias_action"].startswith("promoted over v1")
+    tags = MlflowClient(mlflow_store).get_model_version("mnistsum-mlp", "3").tags
+    assert tags["data.val_sha256"] == IDS["val"] and len(tags["params.sha256"]) == 64
 
-    # pyfunc: uint8 pixels and flat floats both give (n,) sums, equal to the Keras argmax.
+    # pyfunc: uint8 pixels give (n,) sums equal to the Keras argmax.
     model = mlflow.pyfunc.load_model("models:/mnistsum-mlp@champion")
     x = tiny_splits["test"].x[:7]
     expected = np.asarray(tiny_model.predict(tiny_splits["test"].flat()[:7], verbose=0)).argmax(axis=1)
     assert model.predict(x).shape == (7,)
     assert np.array_equal(model.predict(x), expected)
-    assert np.array_equal(model.predict(tiny_splits["test"].flat()[:7]), expected)
+    assert np.array_equal(model.unwrap_python_model().predict(None, tiny_splits["test"].flat()[:7]), expected)
+    assert model.metadata.get_input_schema().inputs[0].shape == (-1, 56, 28)
 
     # The CLI on PNGs written here and on an .npz.
     paths = []
@@ -54,10 +67,126 @@ def test_champion_only_moves_to_better(mlflow_store, tiny_model, tiny_splits, tm
     assert [int(line.split("sum")[1].split()[0]) for line in lines] == [*expected[:2], *expected[:3]]
 
 
+def test_better_model_on_other_data_is_compared_fairly(mlflow_store, tiny_model, tiny_splits):
+    """A new version on other validation pairs claims 0.99; the champion is re-scored on those pairs first."""
+    _register(tiny_model, 0.10, tiny_splits)
+    other = dict(IDS, val="w" * 64)
+    truth = float((np.asarray(tiny_model.predict(tiny_splits["val"].flat(), verbose=0)).argmax(1)
+                   == tiny_splits["val"].y).mean())
+    v2, _ = _register(tiny_model, 0.99, tiny_splits, other)
+    assert v2["champion_val_accuracy"] == pytest.approx(truth)  # v1 measured on the new pairs, not its 0.10 tag
+    assert v2["alias_action"].startswith("promoted over v1") and "re-evaluated" in v2["alias_action"]
+    # A worse claim on yet other pairs loses to the champion measured there.
+    v3, _ = _register(tiny_model, truth - 0.01, tiny_splits, dict(IDS, val="z" * 64))
+    assert v3["alias_action"].startswith("kept v2")
+
+
+def test_unreachable_registry_is_an_error_not_no_champion(monkeypatch):
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    with pytest.raises(RegistryError, match=f"127.0.0.1:{port}"):
+        champion("mnistsum-mlp", "champion")
+
+
+PROMOTE = """
+import sys
+from mnistsum import tracking
+from mnistsum.registry import promote
+print(promote("m", "champion", sys.argv[1])["alias_action"])
+"""
+
+
+def test_two_promotions_at_once_leave_the_better_one(mlflow_store):
+    client = tracking.configure()
+    client.create_registered_model("m")
+    for acc in ("0.70", "0.90", "0.80"):  # v1 champion, then v2 (better) and v3 (worse) race
+        mv = client.create_model_version("m", "file:///nonexistent", tags={"val_accuracy": acc,
+                                                                            "data.val_sha256": "same"})
+    promote("m", "champion", 1)
+    procs = [subprocess.Popen([sys.executable, "-c", PROMOTE, v], stdout=subprocess.PIPE, text=True,
+                              env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store}) for v in ("3", "2")]
+    actions = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), actions
+    assert str(client.get_model_version_by_alias("m", "champion").version) == "2" and str(mv.version) == "3"
+
+
+BLOCKED = """
+import sys
+sys.modules["mnistsum"] = None  # importing mnistsum now raises
+try:
+    import mnistsum  # noqa: F401
+    raise SystemExit("mnistsum importable")
+except ImportError:
+    pass
+import numpy as np, mlflow
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pyfunc.load_model("models:/mnistsum-mlp@champion")
+x = np.load(sys.argv[2])
+print(" ".join(map(str, model.predict(x))))
+"""
+
+
+def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_path):
+    _register(tiny_model, 0.5, tiny_splits)
+    x = tiny_splits["test"].x[:5]
+    np.save(tmp_path / "x.npy", x)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", BLOCKED, mlflow_store, str(tmp_path / "x.npy")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = np.asarray(tiny_model.predict(tiny_splits["test"].flat()[:5], verbose=0)).argmax(axis=1)
+    assert proc.stdout.split() == [str(v) for v in expected]
+    model_dir = mlflow.artifacts.download_artifacts(f"models:/mnistsum-mlp@champion", dst_path=str(tmp_path / "m"))
+    reqs = open(os.path.join(model_dir, "requirements.txt")).read()
+    assert "tensorflow==" in reqs and "tensorflow-cpu" not in reqs
+    assert "mnistsum" not in reqs
+    assert os.path.isfile(os.path.join(model_dir, "input_example.json"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits, tmp_path):
+    _register(tiny_model, 0.5, tiny_splits)
+    port = _free_port()
+    mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    server = subprocess.Popen([mlflow_cli, "models", "serve", "-m", "models:/mnistsum-mlp@champion",
+                               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store,  # it execs uvicorn from PATH
+                                                "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()[-2000:]
+                time.sleep(1)
+        x = tiny_splits["test"].x[:4]
+        body = json.dumps({"inputs": x.tolist()}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                     headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(req, timeout=60).read())
+        expected = np.asarray(tiny_model.predict(tiny_splits["test"].flat()[:4], verbose=0)).argmax(axis=1)
+        assert answer["predictions"] == expected.tolist()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.mark.parametrize("content, expected", [
-    ("wrong-size", "image is 28x28 (width x height), expected 28x56"),
-    ("not-image", "not an image"),
-    ("bad-npz", "x has shape (2, 28, 28), expected (n, 56, 28)"),
+    ("wrong-size", "image of 28 rows x 28 columns, expected 56 rows x 28 columns"),
+    ("not-image", "not a readable image"),
+    ("bad-npz", "shape (2, 28, 28), expected uint8 pixels (n, 56, 28): 56 rows x 28 columns"),
 ])
 def test_predict_rejects_bad_files(tmp_path, content, expected, capsys):
     path = tmp_path / ("f.npz" if content == "bad-npz" else "f.png")
@@ -71,7 +200,7 @@ def test_predict_rejects_bad_files(tmp_path, content, expected, capsys):
         cli_main(["predict", str(path)])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert expected in err and err.count("\n") == 1
+    assert expected in err and err.count("\n") == 1 and str(path) in err
 
 
 def test_unknown_model_fails_in_one_line(mlflow_store, tiny_splits, tmp_path):

@@ -29,6 +29,8 @@ def test_study_children_history_and_resume(mlflow_store, tiny_params, tiny_data_
     kids = tracking.child_runs(parent_id)
     assert [k.info.run_name for k in kids] == ["trial-000", "trial-001"]
     for kid in kids:
+        contexts = {d.tags[0].value: d.dataset for d in kid.inputs.dataset_inputs}
+        assert set(contexts) == {"train", "val", "test"} and all(len(d.digest) == 32 for d in contexts.values())
         epochs_run = int(kid.data.metrics["epochs_run"])
         assert len(client.get_metric_history(kid.info.run_id, "val_accuracy")) == epochs_run
         assert kid.data.tags["trial_state"] in ("COMPLETE", "PRUNED") and kid.info.status == "FINISHED"
@@ -54,8 +56,31 @@ def test_interrupted_trial_is_rerun(tiny_params, tmp_path):
     assert reopened.trials[1].system_attrs["fixed_params"] == trial.params and not finished_trials(reopened)
 
 
-def test_study_name_ignores_only_n_trials(tiny_params):
-    a = study_name("study2", tiny_params.study2, None, "d", 42)
-    assert a == study_name("study2", tiny_params.study2.model_copy(update={"n_trials": 9}), None, "d", 42)
-    assert a != study_name("study2", tiny_params.study2.model_copy(update={"epochs": 9}), None, "d", 42)
-    assert a != study_name("study2", tiny_params.study2, None, "other-data", 42)
+def test_study_name_ignores_only_n_trials(tiny_params, monkeypatch):
+    from mnistsum import nn
+
+    a = study_name("study2", tiny_params.study2, None, "d", 42, 128)
+    assert a == study_name("study2", tiny_params.study2.model_copy(update={"n_trials": 9}), None, "d", 42, 128)
+    assert a != study_name("study2", tiny_params.study2.model_copy(update={"epochs": 9}), None, "d", 42, 128)
+    assert a != study_name("study2", tiny_params.study2, None, "other-data", 42, 128)
+    assert a != study_name("study2", tiny_params.study2, None, "d", 42, 256)
+    monkeypatch.setattr(nn, "code_digest", lambda: "changed network code")
+    assert a != study_name("study2", tiny_params.study2, None, "d", 42, 128)
+
+
+def test_new_batch_size_trains_new_trials(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    """DVC re-runs the stage after `-S base.batch_size=...`; the study must then train, not reuse old trials."""
+    params = with_section(tiny_params, "study1", n_trials=1, epochs=1)
+    storage, out = tmp_path / "study1.log", tmp_path / "study1.json"
+    first = run_study("study1", params, tiny_data_dir, None, storage, out, tmp_path / "plots")
+    again = run_study("study1", params, tiny_data_dir, None, storage, out, tmp_path / "plots")
+    assert again["study_name"] == first["study_name"]  # same inputs: nothing new to train
+    bigger = params.model_copy(update={"base": params.base.model_copy(update={"batch_size": 64})})
+    second = run_study("study1", bigger, tiny_data_dir, None, storage, out, tmp_path / "plots")
+    assert second["study_name"] != first["study_name"]
+    new_parent = MlflowClient(mlflow_store).search_runs(
+        [tracking.experiment_id("nn")], filter_string="attributes.run_name = 'study1'",
+        order_by=["attributes.start_time DESC"])[0]
+    kids = tracking.child_runs(new_parent.info.run_id)
+    assert len(kids) == 1 and kids[0].data.params["config.units"]  # one trial trained for the new study
+    assert len(MlflowClient(mlflow_store).get_metric_history(kids[0].info.run_id, "loss")) == 1
