@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from mnistsum import figures, tracking
 from mnistsum.files import save_figure, write_json
-from mnistsum.pairs import N_CLASSES, Pairs, load_split
+from mnistsum.pairs import N_CLASSES, Pairs, load_split, split_ids
 from mnistsum.params import Params
 
 EPS = 1e-15
@@ -114,6 +114,7 @@ def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: P
     p, seed = params.compare, params.base.seed
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
     sizes = sorted({min(s, len(train)) for s in p.train_sizes})
+    ids = split_ids(data_dir)
     started = time.perf_counter()
     results = []
     with tracking.start_run("compare", "compare", stage="compare",
@@ -131,6 +132,10 @@ def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: P
                            for k, v in r[model].items()}
                 metrics |= {k: r[k] for k in ("fit_seconds_combined", "fit_seconds_sequential", "digit_accuracy")}
                 tracking.log_metrics(child.info.run_id, metrics)
+                sub = train.head(r["n"])
+                tracking.log_datasets(child.info.run_id, tracking.pair_inputs(
+                    data_dir, ids, {"train": (sub.x, sub.y), "test": (test.x, test.y)},
+                    {"train": f"first {r['n']}"} if r["n"] < len(train) else None))
             print(f"compare: size {len(results)}/{len(sizes)} n={r['n']}: combined {r['combined']['accuracy']:.3f}, "
                   f"sequential argmax {r['sequential_argmax']['accuracy']:.3f}, convolved "
                   f"{r['sequential_convolved']['accuracy']:.3f} ({time.perf_counter() - started:.0f}s)", flush=True)

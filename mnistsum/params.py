@@ -53,6 +53,8 @@ class Search(Section):
     train_fraction: float = Field(gt=0, le=1)
     # Train trials with batch norm, as the final network is trained; the report's studies did not.
     batch_norm: bool = False
+    # Fresh combinations of the training digits each epoch, as the final network trains (nn.FreshPairs).
+    resample_pairs: bool = False
     pruner_startup_trials: int = Field(3, ge=0)
     pruner_warmup_epochs: int = Field(1, ge=0)
 
@@ -82,6 +84,7 @@ class ActivationStudy(Section):
     epochs: int = Field(gt=0)
     train_fraction: float = Field(gt=0, le=1)
     batch_norm: bool = False
+    resample_pairs: bool = False
 
 
 class Study2(Search):

@@ -205,7 +205,7 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
                                     tags={"optuna.study": name, "optuna.trial": str(trial.number)}) as child:
                 tracking.log_datasets(child.info.run_id, stage_data.inputs)
                 result = nn.train(cfg, data, section.epochs, batch, seed + trial.number, run_id=child.info.run_id,
-                                  label=f"{stage} {label}", callbacks=[pruning])
+                                  label=f"{stage} {label}", callbacks=[pruning], resample=section.resample_pairs)
                 state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
                 tracking.log_metrics(child.info.run_id, {"final_val_accuracy": result.val_accuracy,
                                                          "final_test_accuracy": result.test_accuracy,
@@ -283,7 +283,8 @@ def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path
             with tracking.start_run("nn", f"activation={act}", stage="activation", parent_run_id=parent.info.run_id,
                                     params={"config": cfg.to_dict(), "epochs": p.epochs}) as child:
                 tracking.log_datasets(child.info.run_id, stage_data.inputs)
-                r = nn.train(cfg, data, p.epochs, batch, seed, run_id=child.info.run_id, label=f"activation={act}")
+                r = nn.train(cfg, data, p.epochs, batch, seed, run_id=child.info.run_id, label=f"activation={act}",
+                             resample=p.resample_pairs)
                 tracking.log_metrics(child.info.run_id, {"final_val_accuracy": r.val_accuracy,
                                                          "final_test_accuracy": r.test_accuracy})
             results[act] = (cfg, r)

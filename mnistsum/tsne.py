@@ -14,7 +14,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from mnistsum import figures, tracking
 from mnistsum.errors import InputError
 from mnistsum.files import save_figure, write_json
-from mnistsum.pairs import load_split
+from mnistsum.pairs import load_split, split_ids
 from mnistsum.params import Params
 
 
@@ -71,6 +71,9 @@ def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, 
     started = time.perf_counter()
     with tracking.start_run("tsne", "tsne", stage="tsne",
                             params={"tsne": p.model_dump(), "seed": seed, "model": str(model_path)}) as parent:
+        tracking.log_datasets(parent.info.run_id, tracking.pair_inputs(
+            data_dir, split_ids(data_dir), {"test": (sample.x, sample.y)},
+            {"test": f"{n} seed {seed}"} if n < len(test) else None))
         for i, (name, high, perplexity) in enumerate(jobs):
             t0 = time.perf_counter()
             pts = tsne_2d(high, perplexity, seed, p.pca_components, p.implementation)

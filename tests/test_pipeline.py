@@ -1,5 +1,6 @@
 """End to end: `dvc repro` on tiny params in a temporary git copy of the repo, then its outs and MLflow runs."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -72,7 +73,25 @@ def test_mlflow_runs(repo):
         parent = client.search_runs([nn], filter_string=f"attributes.run_name = '{study}'")[0]
         kids = client.search_runs([nn], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
         assert len(kids) == 2, study
-    assert client.get_model_version_by_alias("mnistsum-mlp", "champion").version == 1
+    champion = client.get_model_version_by_alias("mnistsum-mlp", "champion")
+    assert str(champion.version) == "1"
+    ids = {split: hashlib.sha256((root / f"data/pairs/{split}.npz").read_bytes()).hexdigest() for split in
+           ("train", "val", "test")}
+    assert champion.tags["data.val_sha256"] == ids["val"]
+
+    # Every run that trains or evaluates names the pairs it saw, with their digest and split.
+    trainers = [r for e in ("nn-studies", "baselines", "compare", "tsne")
+                for r in client.search_runs([client.get_experiment_by_name(e).experiment_id], max_results=1000)
+                if r.info.run_name.startswith(("trial-", "activation=", "base_mlp", "final", "train_pairs=",
+                                               "default", "solver=", "kernel=", "max_depth=", "tsne"))]
+    assert len(trainers) > 30
+    for run in trainers:
+        digests = {d.tags[0].value: d.dataset.digest for d in run.inputs.dataset_inputs}
+        assert digests, run.info.run_name
+        assert all(len(v) == 32 for v in digests.values())
+    final = next(r for r in trainers if r.info.run_name == "final")
+    assert {d.tags[0].value: d.dataset.digest for d in final.inputs.dataset_inputs} == {
+        split: sha[:32] for split, sha in ids.items()}
 
 
 def test_second_repro_is_a_noop_and_param_change_reruns_prepare(repo):
