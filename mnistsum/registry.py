@@ -134,7 +134,8 @@ def champion(name: str, alias: str):
 
 def load_sum_model(uri: str):
     """Load a registered (or runs:/) pyfunc sum model; unknown names or aliases give an InputError."""
-    tracking.configure()
+    if uri.startswith(("models:/", "runs:/")):
+        tracking.configure(read_only=True)
     try:
         return mlflow.pyfunc.load_model(uri).unwrap_python_model()
     except MlflowException as exc:

@@ -40,9 +40,10 @@ FIGURES = ["final/base_vs_final.png", "tsne/tsne_perplexity_sweep.png", "tsne/ts
 
 
 def _latest(experiment: str, name: str):
-    client = tracking.configure()
-    runs = client.search_runs([tracking.experiment_id(experiment)], filter_string=f"attributes.run_name = '{name}'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    client = tracking.configure(read_only=True)
+    found = client.get_experiment_by_name(tracking.EXPERIMENTS[experiment])
+    runs = client.search_runs([found.experiment_id], filter_string=f"attributes.run_name = '{name}'",
+                              order_by=["attributes.start_time DESC"], max_results=1) if found else []
     if not runs:
         raise InputError(f"no MLflow run named {name!r} in experiment {tracking.EXPERIMENTS[experiment]!r} "
                          f"at {tracking.tracking_uri()} (run: dvc repro)")

@@ -16,13 +16,23 @@ NOISY_TAGS = ("mlflow.log-model.history", "mlflow.source.name", "mlflow.user", "
 
 
 def resolve_run(ref: str, experiment: str | None = None):
-    """A run by id, or by name (the newest of that name) in one experiment or all of them."""
-    client = tracking.configure()
-    if re.fullmatch(r"[0-9a-f]{32}", ref):
+    """A run by id (or a unique id prefix of 6+ characters, any case, as printed), or by name (the newest of
+    that name) in one experiment or all of them."""
+    client = tracking.configure(read_only=True)
+    if re.fullmatch(r"[0-9a-fA-F]{32}", ref):
         try:
-            return client.get_run(ref)
+            return client.get_run(ref.lower())
         except MlflowException:
             raise InputError(f"no run with id {ref} in {tracking.tracking_uri()}") from None
+    if re.fullmatch(r"[0-9a-fA-F]{6,31}", ref):
+        every = [e.experiment_id for e in client.search_experiments()]
+        prefix = ref.lower()
+        hits = [r for r in (client.search_runs(every, max_results=50000) if every else [])
+                if r.info.run_id.startswith(prefix)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise InputError(f"run id prefix {ref!r} matches {len(hits)} runs; give more characters")
     if experiment:
         found = client.get_experiment_by_name(experiment)
         if found is None:

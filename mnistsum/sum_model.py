@@ -38,7 +38,7 @@ def model_input(x: Any, source: str = "input") -> np.ndarray:
         raise PixelError(f"{source}: no images (shape {shape}); expected at least one, {EXPECTED}")
     if x.dtype == np.uint8:
         if x.ndim != 3:
-            raise PixelError(f"{source}: uint8 of shape {shape}; uint8 pixels must be {SHAPE_TEXT} "
+            raise PixelError(f"{source}: uint8 of shape {shape}; expected uint8 pixels {SHAPE_TEXT} "
                              f"(flat (n, {FLAT}) input must be floats in [0, 1])")
         return x.reshape(len(x), FLAT).astype(np.float32) / 255.0
     if not np.issubdtype(x.dtype, np.floating):

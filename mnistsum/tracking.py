@@ -22,6 +22,8 @@ import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from mnistsum.errors import InputError  # noqa: E402
+
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 # One experiment per part of the study; parent runs inside are named after the study or grid.
@@ -48,12 +50,38 @@ def _sqlite_dir(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]).parent
 
 
-def configure() -> MlflowClient:
-    """Point MLflow at the project's store (creating the SQLite folder) and return a client."""
+# Stores this project runs on: a SQLite file, a tracking server, or a database MLflow supports.
+SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
+
+
+def check_uri(uri: str) -> None:
+    """Refuse, in one line, a tracking URI MLflow cannot use here, before anything is written."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if scheme == "file" or (not scheme and uri):
+        raise InputError(f"MLFLOW_TRACKING_URI={uri!r}: plain file stores are off in MLflow 3; "
+                         f"use sqlite:///path/mlflow.db or http(s)://server")
+    if scheme not in SCHEMES:
+        raise InputError(f"MLFLOW_TRACKING_URI={uri!r}: unsupported scheme {scheme!r}; expected one of "
+                         f"{', '.join(s + ':' for s in SCHEMES)}")
+    if scheme == "sqlite" and not uri.startswith("sqlite:///"):
+        raise InputError(f"MLFLOW_TRACKING_URI={uri!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db")
+
+
+def configure(read_only: bool = False) -> MlflowClient:
+    """Point MLflow at the project's store and return a client.
+
+    Writers create a SQLite store's folder; readers (predict, runs diff, report) never create a store: a
+    missing SQLite file is an error naming the URI, so a typo cannot silently start an empty store."""
     uri = tracking_uri()
+    check_uri(uri)
     folder = _sqlite_dir(uri)
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+        if read_only and not Path(uri[len("sqlite:///"):]).is_file():
+            raise InputError(f"no MLflow store at {uri} (run dvc repro first, or set MLFLOW_TRACKING_URI)")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the MLflow store folder for {uri}: {exc.strerror}") from None
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -118,8 +146,12 @@ def start_run(
 
     Passing run_id resumes an existing run (a study picked up after an interruption).
     """
-    configure()
-    all_tags = {**git_state(), "dvc.stage": os.environ.get("DVC_STAGE") or stage or "manual"}
+    client = configure()
+    if parent_run_id is None:
+        # A stage starting (or resuming) is where runs left RUNNING by a killed process get closed.
+        close_orphans(client, client.get_run(run_id).info.experiment_id if run_id else experiment_id(experiment))
+    all_tags = {**git_state(), "dvc.stage": os.environ.get("DVC_STAGE") or stage or "manual",
+                PROCESS_TAG: this_process()}
     all_tags.update(tags or {})
     with mlflow.start_run(
         run_id=run_id,
@@ -132,6 +164,54 @@ def start_run(
         if params:
             log_params(run.info.run_id, params)
         yield run
+
+
+PROCESS_TAG = "mnistsum.process"
+
+
+@functools.cache
+def this_process() -> str:
+    """host:pid:start-time of this process; the start time tells a reused pid from the original."""
+    import socket
+
+    import psutil
+
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.3f}"
+
+
+def process_alive(owner: str) -> bool | None:
+    """Whether the process named by a PROCESS_TAG value still runs; None when it ran on another host."""
+    import socket
+
+    import psutil
+
+    try:
+        host, pid, started = owner.rsplit(":", 2)
+        if host != socket.gethostname():
+            return None
+        return abs(psutil.Process(int(pid)).create_time() - float(started)) < 0.01
+    except (ValueError, psutil.Error):
+        return False
+
+
+def close_orphans(client: MlflowClient, experiment: str) -> list[str]:
+    """Mark KILLED every RUNNING run of `experiment` whose process on this host is gone (a SIGKILLed stage
+    or trial), with a trial_state tag for Optuna trials, so no run stays RUNNING forever. Runs of live
+    processes and of other hosts are left alone."""
+    closed = []
+    for run in client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'", max_results=5000):
+        owner = run.data.tags.get(PROCESS_TAG)
+        if owner is None or process_alive(owner) is not False:
+            continue
+        tags = {"orphan": f"closed as KILLED: process {owner} was gone"}
+        if "optuna.trial" in run.data.tags:
+            tags["trial_state"] = "FAIL"
+        log_tags(run.info.run_id, tags)
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    if closed:
+        print(f"mlflow: closed {len(closed)} run(s) left RUNNING by a killed process", flush=True)
+    return closed
 
 
 def log_params(run_id: str, params: Mapping[str, Any]) -> None:

