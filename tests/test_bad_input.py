@@ -89,18 +89,22 @@ def test_pixel_contract_refuses_without_casting():
     assert model_input(GOOD).dtype == np.float32
 
 
-def test_floats_and_pixels_give_the_same_sums(mlflow_store, tiny_splits, tmp_path, capsys, test_seed):
-    """The same images as uint8 pixels and as floats in [0, 1] (both shapes) give identical sums through
-    `mnistsum predict` and through the registered pyfunc model."""
+def _register_tiny(splits, seed):
     from mnistsum import tracking
     from mnistsum.registry import log_and_register
 
-    data = Arrays.from_pairs(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
-    model = train(MlpConfig(units=(32,)), data, epochs=1, batch_size=128, seed=test_seed).model
-    v = tiny_splits["val"]
+    data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
+    model = train(MlpConfig(units=(32,)), data, epochs=1, batch_size=128, seed=seed).model
+    v = splits["val"]
     with tracking.start_run("nn", "final") as run:
         log_and_register(model, run.info.run_id, "mnistsum-mlp", "champion", 0.5, val_x=v.x, val_y=v.y,
                          data_ids={"train": "a" * 64, "val": "b" * 64, "test": "c" * 64}, params={})
+
+
+def test_floats_and_pixels_give_the_same_sums(mlflow_store, tiny_splits, tmp_path, capsys, test_seed):
+    """The same images as uint8 pixels and as floats in [0, 1] (both shapes) give identical sums through
+    `mnistsum predict` and through the registered pyfunc model."""
+    _register_tiny(tiny_splits, test_seed)
     pixels = tiny_splits["test"].x[:20]
     floats = pixels.astype(np.float32) / 255.0
     capsys.readouterr()
@@ -121,15 +125,7 @@ def test_floats_and_pixels_give_the_same_sums(mlflow_store, tiny_splits, tmp_pat
 
 def test_successful_predict_is_quiet(mlflow_store, tiny_splits, tmp_path, test_seed):
     """Results only on stdout, nothing at all on stderr (no TensorFlow or MLflow banners)."""
-    from mnistsum import tracking
-    from mnistsum.registry import log_and_register
-
-    data = Arrays.from_pairs(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
-    model = train(MlpConfig(units=(16,)), data, epochs=1, batch_size=128, seed=test_seed).model
-    v = tiny_splits["val"]
-    with tracking.start_run("nn", "final") as run:
-        log_and_register(model, run.info.run_id, "mnistsum-mlp", "champion", 0.5, val_x=v.x, val_y=v.y,
-                         data_ids={"train": "a" * 64, "val": "b" * 64, "test": "c" * 64}, params={})
+    _register_tiny(tiny_splits, test_seed)
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", str(_png(tmp_path))], capture_output=True,
                           text=True, timeout=300, env=env | {"MLFLOW_TRACKING_URI": mlflow_store})
