@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
 from mnistsum import figures, tracking
-from mnistsum.files import save_figure, write_json, write_text
+from mnistsum.files import save_figure, write_json, write_metrics, write_text
 from mnistsum.pairs import Pairs, load_split, split_ids
 from mnistsum.params import Params
 
@@ -156,8 +156,14 @@ def write_tables(rows: list[dict], csv_path: Path, md_path: Path, title: str) ->
 class Outputs:
     table_csv: Path
     table_md: Path
-    metrics: Path
+    metrics: Path  # headline numbers (DVC metrics)
     plots: Path
+    summary: Path  # the whole summary (results/, JSON)
+
+
+# What each stage chose, as (val, test) keys of its summary: the headline of its DVC metrics.
+HEADLINE = {"logreg": ("best_val_accuracy", "best_test_accuracy"), "svm": ("best_val_accuracy", "best_test_accuracy"),
+            "forest": ("chosen_val_accuracy", "chosen_test_accuracy")}
 
 
 def _stage_run(stage: str, params: Params, section: Any, body: Callable[[str], tuple[list[dict], dict, list[Path]]],
@@ -170,7 +176,10 @@ def _stage_run(stage: str, params: Params, section: Any, body: Callable[[str], t
         summary["seconds"] = time.perf_counter() - started
         summary["n_points"] = len(rows)
         write_tables(rows, outs.table_csv, outs.table_md, title)
-        write_json(outs.metrics, summary)
+        write_json(outs.summary, summary)
+        val, test = HEADLINE[stage]
+        write_metrics(outs.metrics, summary[val], summary[test], summary["seconds"],
+                      default_test_accuracy=summary["default_test_accuracy"], n_points=len(rows))
         tracking.log_metrics(rid, {k: v for k, v in summary.items() if isinstance(v, (int, float))
                                    and not isinstance(v, bool)})
         tracking.log_tags(rid, {k: v for k, v in summary.items() if isinstance(v, str)})

@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from mnistsum import figures, tracking
-from mnistsum.files import save_figure, write_json
+from mnistsum.files import save_figure, write_json, write_metrics
 from mnistsum.pairs import N_CLASSES, Pairs, load_split, split_ids
 from mnistsum.params import Params
 
@@ -110,7 +110,7 @@ def evaluate_size(train: Pairs, test: Pairs, n: int, solver: str, C: float, max_
             "_proba": {"combined": p_comb, "sequential_convolved": p_conv}}
 
 
-def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: Path) -> dict:
+def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: Path, summary_path: Path) -> dict:
     p, seed = params.compare, params.base.seed
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
     sizes = sorted({min(s, len(train)) for s in p.train_sizes})
@@ -155,5 +155,8 @@ def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: P
         tracking.log_tags(parent.info.run_id, {"convolved_never_loses_log_loss": str(never_loses).lower()})
     out = {"sizes": [{k: v for k, v in r.items() if k != "_proba"} for r in results],
            "convolved_never_loses_log_loss": never_loses, "seconds": time.perf_counter() - started}
-    write_json(metrics_path, out)
+    write_json(summary_path, out)
+    write_metrics(metrics_path, None, None, out["seconds"], train_pairs=largest["n"],
+                  combined_test_accuracy=largest["combined"]["accuracy"],
+                  sequential_test_accuracy=largest["sequential_convolved"]["accuracy"])
     return out

@@ -37,7 +37,7 @@ def exploration_figures(mnist, splits, plots_dir: Path) -> list[Path]:
     return paths
 
 
-def run_prepare(params: Params, data_dir: Path, metrics_path: Path, plots_dir: Path) -> dict:
+def run_prepare(params: Params, data_dir: Path, summary_path: Path, plots_dir: Path) -> dict:
     started = time.perf_counter()
     p = params.prepare
     mnist = load_mnist(params.base.mnist_path)
@@ -50,7 +50,7 @@ def run_prepare(params: Params, data_dir: Path, metrics_path: Path, plots_dir: P
         "class_counts": {name: dict(enumerate(class_counts(s.y))) for name, s in splits.items()},
         "content_sha256": digest,
     }
-    write_json(metrics_path, metrics)
+    write_json(summary_path, metrics)
     paths = exploration_figures(mnist, splits, plots_dir)
     with tracking.start_run("data", "prepare", stage="prepare",
                             params={"base": params.base.model_dump(), "prepare": p.model_dump()},
@@ -59,7 +59,7 @@ def run_prepare(params: Params, data_dir: Path, metrics_path: Path, plots_dir: P
         tracking.log_metrics(rid, {f"n_{name}": len(s) for name, s in splits.items()}
                              | {"seconds": time.perf_counter() - started})
         tracking.log_files(rid, paths)
-        tracking.log_files(rid, [metrics_path], folder="metrics")
+        tracking.log_files(rid, [summary_path], folder="results")
     print(f"prepare: {', '.join(f'{k} {len(v):,}' for k, v in splits.items())} pairs, "
           f"sha256 {digest[:12]}, {time.perf_counter() - started:.1f}s")
     return metrics

@@ -18,7 +18,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mnistsum import figures, nn, tracking
-from mnistsum.files import save_figure, write_json
+from mnistsum.files import save_figure, write_json, write_metrics
 from mnistsum.nn import Arrays, MlpConfig
 from mnistsum.pairs import load_split, split_ids
 from mnistsum.params import Params, Range, Search
@@ -78,6 +78,7 @@ def _summary(cfg: MlpConfig, result: nn.TrainResult, source: str, **extra: Any) 
 def run_base(params: Params, data_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
     p = params.base_mlp
     cfg = MlpConfig(units=p.units, activation=p.activation, dropout=p.dropout, learning_rate=p.learning_rate)
+    started = time.perf_counter()
     stage_data = load_data(data_dir, 1.0, params.base.seed)
     data = stage_data.arrays
     with tracking.start_run("nn", "base_mlp", stage="base_mlp",
@@ -95,7 +96,7 @@ def run_base(params: Params, data_dir: Path, out_dir: Path, metrics_path: Path) 
         fig_path = out_dir / "accuracy.png"
         save_figure(figures.accuracy_curves({"base": result.history}, "Base network: accuracy per epoch"), fig_path)
         tracking.log_files(run.info.run_id, [fig_path])
-    write_json(metrics_path, {"val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy})
+    write_metrics(metrics_path, result.val_accuracy, result.test_accuracy, time.perf_counter() - started)
     print(f"base_mlp: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f}")
     return summary
 
@@ -175,7 +176,7 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | None, storage_path: Path,
-              out_path: Path, plots_dir: Path) -> dict:
+              out_path: Path, plots_dir: Path, metrics_path: Path | None = None) -> dict:
     section: Search = getattr(params, stage)
     seed, batch = params.base.seed, params.base.batch_size
     previous = read_best(previous_path) if previous_path else None
@@ -239,6 +240,10 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
         tracking.log_tags(parent.info.run_id, {"best_trial": f"trial-{best.number:03d}"})
         tracking.log_files(parent.info.run_id, optuna_figures(study, stage, plots_dir))
     write_json(out_path, summary)
+    if metrics_path:
+        write_metrics(metrics_path, best.value, summary["test_accuracy"], time.perf_counter() - started,
+                      n_trials=summary["n_trials"], n_pruned=summary["n_pruned"],
+                      n_failed=sum(t.state == TrialState.FAIL for t in study.trials))
     print(f"{stage}: best trial {best.number} val {best.value:.4f} test {summary['test_accuracy']:.4f}")
     return summary
 
@@ -269,7 +274,9 @@ def optuna_figures(study: optuna.Study, stage: str, plots_dir: Path) -> list[Pat
 # ---------------------------------------------------------------- activation loop
 
 
-def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path: Path) -> dict:
+def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path: Path,
+                   metrics_path: Path | None = None) -> dict:
+    started = time.perf_counter()
     p = params.activation
     previous = read_best(previous_path)
     seed, batch = params.base.seed, params.base.batch_size
@@ -299,6 +306,8 @@ def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path
         tracking.log_metrics(parent.info.run_id, {"best_val_accuracy": r.val_accuracy,
                                                   "best_test_accuracy": r.test_accuracy})
     write_json(out_path, summary)
+    if metrics_path:
+        write_metrics(metrics_path, r.val_accuracy, r.test_accuracy, time.perf_counter() - started)
     return summary
 
 
@@ -319,6 +328,7 @@ def run_final(params: Params, data_dir: Path, previous_path: Path, base_history_
     from mnistsum import registry
     from mnistsum.files import atomic_path, read_json
 
+    started = time.perf_counter()
     p = params.final
     cfg = read_best(previous_path).replace(batch_norm=p.batch_norm)
     seed, batch = params.base.seed, params.base.batch_size
@@ -350,8 +360,8 @@ def run_final(params: Params, data_dir: Path, previous_path: Path, base_history_
         summary = _summary(cfg, result, "final", run_id=rid, best_epoch=best_epoch,
                            stopped_early=result.stopped_early, registered=version)
     write_json(outs.summary, summary)
-    write_json(metrics_path, {"val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
-                              "epochs_run": result.epochs_run, "best_epoch": best_epoch})
+    write_metrics(metrics_path, result.val_accuracy, result.test_accuracy, time.perf_counter() - started,
+                  epochs_run=result.epochs_run, best_epoch=best_epoch)
     print(f"final: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f} after {result.epochs_run} epochs; "
           f"{p.model_name} v{version['version']} ({version['alias_action']})")
     return summary

@@ -13,7 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from mnistsum import figures, tracking
 from mnistsum.errors import InputError
-from mnistsum.files import save_figure, write_json
+from mnistsum.files import save_figure, write_json, write_metrics
 from mnistsum.pairs import load_split, split_ids
 from mnistsum.params import Params
 
@@ -45,7 +45,8 @@ def score_map(high: np.ndarray, points: np.ndarray, labels: np.ndarray, k: int, 
             "trustworthiness": float(trustworthiness(high, points, n_neighbors=k))}
 
 
-def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, metrics_path: Path) -> dict:
+def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, metrics_path: Path,
+             summary_path: Path) -> dict:
     import keras
 
     from mnistsum.nn import embedding_model
@@ -108,7 +109,10 @@ def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, 
                                                   f"pair_chance_sum{p.pair_sum}": pair_stats["chance"]})
     result = {"maps": scores, "pair_separation": pair_stats, "n_points": n,
               "seconds": time.perf_counter() - started}
-    write_json(metrics_path, result)
+    write_json(summary_path, result)
+    write_metrics(metrics_path, None, None, result["seconds"],
+                  embedding_knn_accuracy=scores[f"embedding p={p.pair_perplexity:g}"]["knn_accuracy"],
+                  input_knn_accuracy=scores["input"]["knn_accuracy"])
     return result
 
 

@@ -15,8 +15,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--previous", type=Path, required=True, help="study1's best.json")
     parser.add_argument("--out", type=Path, required=True, help="best configuration JSON")
+    parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     args = parser.parse_args()
-    run_activation(load_params(args.params), args.data, args.previous, args.out)
+    run_activation(load_params(args.params), args.data, args.previous, args.out, args.metrics)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,12 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--table", type=Path, required=True, help="results table; .csv and .md are written")
-    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
+    parser.add_argument("--summary", type=Path, required=True, help="the stage's whole summary (JSON)")
     parser.add_argument("--plots", type=Path, required=True)
     args = parser.parse_args()
-    outs = Outputs(args.table.with_suffix(".csv"), args.table.with_suffix(".md"), args.metrics, args.plots)
+    outs = Outputs(args.table.with_suffix(".csv"), args.table.with_suffix(".md"), args.metrics, args.plots,
+                   args.summary)
     STAGES[args.stage](load_params(args.params), args.data, outs)
 
 

@@ -14,9 +14,10 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--plots", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
+    parser.add_argument("--summary", type=Path, required=True, help="every size's scores (JSON)")
     args = parser.parse_args()
-    run_compare(load_params(args.params), args.data, args.plots, args.metrics)
+    run_compare(load_params(args.params), args.data, args.plots, args.metrics, args.summary)
 
 
 if __name__ == "__main__":

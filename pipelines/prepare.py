@@ -13,10 +13,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True, help="folder for train/val/test .npz")
-    parser.add_argument("--metrics", type=Path, required=True, help="class counts JSON")
+    parser.add_argument("--summary", type=Path, required=True, help="sizes, class counts and content hash (JSON)")
     parser.add_argument("--plots", type=Path, required=True, help="folder for the figures")
     args = parser.parse_args()
-    run_prepare(load_params(args.params), args.data, args.metrics, args.plots)
+    run_prepare(load_params(args.params), args.data, args.summary, args.plots)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,10 @@ def main() -> None:
     parser.add_argument("--storage", type=Path, required=True, help="Optuna journal file (kept between runs)")
     parser.add_argument("--out", type=Path, required=True, help="best configuration JSON")
     parser.add_argument("--plots", type=Path, required=True, help="folder for Optuna's figures")
+    parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     args = parser.parse_args()
-    run_study(args.stage, load_params(args.params), args.data, args.previous, args.storage, args.out, args.plots)
+    run_study(args.stage, load_params(args.params), args.data, args.previous, args.storage, args.out, args.plots,
+              args.metrics)
 
 
 if __name__ == "__main__":

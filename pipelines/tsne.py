@@ -15,9 +15,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True, help="the final Keras model")
     parser.add_argument("--plots", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
+    parser.add_argument("--summary", type=Path, required=True, help="every map's scores (JSON)")
     args = parser.parse_args()
-    run_tsne(load_params(args.params), args.data, args.model, args.plots, args.metrics)
+    run_tsne(load_params(args.params), args.data, args.model, args.plots, args.metrics, args.summary)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ from mnistsum.baselines import Outputs, choose_depth, overfitting_depths, run_fo
 
 
 def _outs(tmp_path, name):
-    return Outputs(tmp_path / f"{name}.csv", tmp_path / f"{name}.md", tmp_path / f"{name}.json", tmp_path / "plots")
+    return Outputs(tmp_path / f"{name}.csv", tmp_path / f"{name}.md", tmp_path / f"{name}.metrics.json",
+                   tmp_path / "plots", tmp_path / f"{name}.json")
 
 
 def _children(stage):

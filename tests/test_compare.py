@@ -38,7 +38,7 @@ def test_ece_is_zero_when_calibrated_and_positive_when_overconfident():
 
 def test_stage_writes_one_child_per_size(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     params = with_section(tiny_params, "compare", train_sizes=(40, 160), max_iter=30)
-    out = run_compare(params, tiny_data_dir, tmp_path / "plots", tmp_path / "compare.json")
+    out = run_compare(params, tiny_data_dir, tmp_path / "plots", tmp_path / "metrics.json", tmp_path / "compare.json")
     assert [r["n"] for r in out["sizes"]] == [40, 160]
     assert (tmp_path / "plots" / "compare_accuracy.png").stat().st_size > 10_000
     assert (tmp_path / "plots" / "compare_reliability.png").is_file()

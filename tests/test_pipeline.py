@@ -38,19 +38,20 @@ def repo(tmp_path_factory):
     _run(["git", "add", "-A"], root, env)
     _run(["git", "commit", "-qm", "tiny"], root, env)
     log = _run(["dvc", "repro"], root, env)
-    return root, env, log
+    status = _run(["git", "status", "--porcelain", "--untracked-files=all"], root, env)
+    return root, env, log + "\n--- git status after dvc repro ---\n" + status
 
 
 def test_outs_exist(repo):
     root, _, log = repo
-    for path in ["data/pairs/train.npz", "data/pairs/val.npz", "data/pairs/test.npz", "metrics/prepare.json",
+    for path in ["data/pairs/train.npz", "data/pairs/val.npz", "data/pairs/test.npz", "results/prepare.json",
                  "models/final/model.keras", "models/final/model.weights.h5", "models/final/history.json",
                  "plots/final/base_vs_final.png", "plots/tsne/tsne_perplexity_sweep.png", "results/logreg.md",
                  "results/svm.csv", "results/forest.csv", "plots/compare/compare_accuracy.png",
                  "plots/prepare/pairs_first20.png", "plots/study1/study1_optimization_history.png",
                  "reports/report.md", "reports/figures/base_vs_final.png"]:
         assert (root / path).is_file(), path
-    counts = json.loads((root / "metrics/prepare.json").read_text())
+    counts = json.loads((root / "results/prepare.json").read_text())
     assert counts["sizes"] == {"train": 480, "val": 120, "test": 300}
     assert "Running stage 'compare'" in log
 
@@ -94,11 +95,38 @@ def test_mlflow_runs(repo):
         split: sha[:32] for split, sha in ids.items()}
 
 
+def test_tree_is_clean_and_experiments_compare(repo):
+    """After `dvc repro` only dvc.lock and metrics/ change in git; exp show and metrics diff carry the headline."""
+    root, env, log = repo
+    status = log.split("--- git status after dvc repro ---\n")[1].splitlines()
+    changed = sorted({line[3:].split("/")[0] for line in status if line.strip()})
+    assert changed == ["dvc.lock", "metrics"], status
+    shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env))
+    metrics = shown[0]["rev"] == "workspace" and shown[0]["data"]["metrics"]
+    for stage in ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "logreg", "svm", "forest"):
+        headline = metrics[f"metrics/{stage}.json"]["data"]
+        assert list(headline)[:2] == ["val_accuracy", "test_accuracy"] and "seconds" in headline, stage
+    assert "class_counts" not in json.dumps(metrics)
+
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "reference run"], root, env)  # what a fresh clone of main holds
+    saved = {name: (root / name).read_bytes() for name in ("dvc.lock", "params.yaml")}
+    saved_metrics = {p.name: p.read_bytes() for p in (root / "metrics").iterdir()}
+    try:
+        _run(["dvc", "exp", "run", "-S", "final.max_epochs=2"], root, env)
+        diff = _run(["dvc", "metrics", "diff"], root, env)
+        assert "metrics/final.json" in diff and "metrics/base_mlp.json" not in diff
+    finally:
+        for name, data in saved.items():
+            (root / name).write_bytes(data)
+        for name, data in saved_metrics.items():
+            (root / "metrics" / name).write_bytes(data)
+        _run(["dvc", "checkout", "--force"], root, env)
+
+
 def test_second_repro_is_a_noop_and_param_change_reruns_prepare(repo):
     root, env, _ = repo
     assert "Data and pipelines are up to date." in _run(["dvc", "repro"], root, env)
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "ran"], root, env)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["prepare"]["test_pairs"] = 310
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -106,7 +134,7 @@ def test_second_repro_is_a_noop_and_param_change_reruns_prepare(repo):
     assert "prepare.test_pairs" in diff and "300" in diff and "310" in diff
     out = _run(["dvc", "repro", "prepare"], root, env)
     assert "Running stage 'prepare'" in out
-    assert json.loads((root / "metrics/prepare.json").read_text())["sizes"]["test"] == 310
+    assert json.loads((root / "results/prepare.json").read_text())["sizes"]["test"] == 310
 
 
 def test_report_has_every_section_and_no_placeholder(repo):
@@ -133,6 +161,9 @@ def test_misspelled_section_fails_at_once(repo):
         assert "params.yaml: studdy1: unknown key (did you mean 'study1'?)" in proc.stdout + proc.stderr
     finally:
         (root / "params.yaml").write_text(original)
+    # Fixed, the check passes again and nothing downstream re-runs.
+    out = _run(["dvc", "repro", "prepare"], root, env)
+    assert "Running stage 'check_params'" in out and "Running stage 'prepare'" not in out
 
 
 def test_replacing_the_mnist_file_changes_prepare(repo, mnist):
