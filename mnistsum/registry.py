@@ -24,7 +24,10 @@ from mlflow.types import Schema, TensorSpec
 from mnistsum import sum_model, tracking
 from mnistsum.errors import InputError
 
-SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, sum_model.ROWS, sum_model.COLS))]),
+# The input is declared as objects of any shape on purpose: a uint8 spec makes MLflow's server cast a JSON body
+# to uint8 (300 wraps to 44, 0.5 becomes 0) before the model can refuse it, and would shut out the float form.
+# The contract itself (sum_model.model_input) checks shape, dtype and range; the input example shows the form.
+SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(object), (-1,))]),
                            outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]))
 
 

@@ -7,6 +7,7 @@ Input contract (`model_input`), the same for `mnistsum predict`, the pyfunc and 
 - uint8 pixels of shape (n, 56, 28): 56 rows x 28 columns, top digit in rows 0-27;
 - floats in [0, 1] of shape (n, 56, 28) or (n, 1568).
 Anything else is refused with one line that says what was found and what was expected; nothing is cast.
+JSON bodies of the served model arrive as Python numbers: integers are pixels (0-255), floats are [0, 1].
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def model_input(x: Any, source: str = "input") -> np.ndarray:
     if hasattr(x, "to_numpy"):  # a pandas DataFrame from a pyfunc caller
         x = x.to_numpy()
     x = np.asarray(x)
+    if x.dtype == object:
+        x = _from_json_numbers(x, source)
     shape = tuple(x.shape)
     if x.ndim not in (2, 3) or (x.ndim == 3 and shape[1:] != (ROWS, COLS)) or (x.ndim == 2 and shape[1] != FLAT):
         raise PixelError(f"{source}: shape {shape}, expected {EXPECTED}")
@@ -50,6 +53,24 @@ def model_input(x: Any, source: str = "input") -> np.ndarray:
         raise PixelError(f"{source}: {x.dtype} values in [{low:g}, {high:g}], expected floats in [0, 1] "
                          f"(or uint8 pixels 0-255)")
     return x.reshape(len(x), FLAT).astype(np.float32)
+
+
+def _from_json_numbers(x: np.ndarray, source: str) -> np.ndarray:
+    """Numbers as JSON delivers them (the served model parses its body into Python objects, so no cast happens
+    before this check): all integers are pixels, which must lie in 0-255; numbers with any float among them
+    are floats, which must lie in [0, 1]. Anything else (strings, booleans, None, ragged rows) is refused."""
+    items = x.ravel().tolist()
+    kinds = {type(v) for v in items}
+    if kinds <= {int}:
+        ints = np.asarray(items, dtype=np.int64).reshape(x.shape) if items else np.zeros(x.shape, np.uint8)
+        if items and (ints.min() < 0 or ints.max() > 255):
+            raise PixelError(f"{source}: integer pixels in [{ints.min()}, {ints.max()}], expected 0-255 "
+                             f"(or floats in [0, 1])")
+        return ints.astype(np.uint8)
+    if kinds <= {int, float}:
+        return np.asarray(items, dtype=np.float64).reshape(x.shape)
+    names = ", ".join(sorted(k.__name__ for k in kinds - {int, float}))
+    raise PixelError(f"{source}: values of type {names}, expected {EXPECTED}")
 
 
 class _Quiet:

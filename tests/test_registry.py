@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import mlflow
@@ -53,7 +54,7 @@ def test_champion_only_moves_to_better_on_the_same_data(mlflow_store, tiny_model
     assert model.predict(x).shape == (7,)
     assert np.array_equal(model.predict(x), expected)
     assert np.array_equal(model.unwrap_python_model().predict(None, tiny_splits["test"].flat()[:7]), expected)
-    assert model.metadata.get_input_schema().inputs[0].shape == (-1, 56, 28)
+    assert np.array_equal(model.predict(tiny_splits["test"].x[:7].astype(np.float32) / 255), expected)
 
     # The CLI on PNGs written here and on an .npz.
     paths = []
@@ -178,6 +179,17 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
         answer = json.loads(urllib.request.urlopen(req, timeout=60).read())
         expected = np.asarray(tiny_model.predict(tiny_splits["test"].flat()[:4], verbose=0)).argmax(axis=1)
         assert answer["predictions"] == expected.tolist()
+        floats = json.dumps({"inputs": (x / 255.0).tolist()}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=floats,
+                                     headers={"Content-Type": "application/json"})
+        assert json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"] == expected.tolist()
+        # Out-of-range pixels are refused by the model, not wrapped to uint8 on the way in.
+        bad = json.dumps({"inputs": (x.astype(int) + 300).tolist()}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=bad,
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=60)
+        assert "integer pixels in [300, 555], expected 0-255" in refused.value.read().decode()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -206,6 +218,7 @@ def test_predict_rejects_bad_files(tmp_path, content, expected, capsys):
 def test_unknown_model_fails_in_one_line(mlflow_store, tiny_splits, tmp_path):
     png = tmp_path / "p.png"
     Image.fromarray(tiny_splits["test"].x[0]).save(png)
+    tracking.experiment_id("nn")  # the store exists; only the model does not
     proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", "--model", "models:/no-such-model@champion",
                            str(png)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
