@@ -196,6 +196,8 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
                                                         "previous": previous.to_dict() if previous else {},
                                                         "seed": seed, "batch_size": batch}) as parent:
         study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
+        if not resume:  # what every trial sees, so the runs table's Dataset column is filled for the study too
+            tracking.log_datasets(parent.info.run_id, stage_data.inputs)
 
         def objective(trial: optuna.Trial) -> float:
             cfg = suggest(trial, previous).replace(batch_norm=section.batch_norm)
@@ -285,6 +287,7 @@ def run_activation(params: Params, data_dir: Path, previous_path: Path, out_path
     results = {}
     with tracking.start_run("nn", "activation", stage="activation",
                             params={"activation": p.model_dump(), "previous": previous.to_dict()}) as parent:
+        tracking.log_datasets(parent.info.run_id, stage_data.inputs)
         for i, act in enumerate(p.activations):
             cfg = previous.replace(activation=act, batch_norm=p.batch_norm)
             with tracking.start_run("nn", f"activation={act}", stage="activation", parent_run_id=parent.info.run_id,

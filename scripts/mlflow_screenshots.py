@@ -1,7 +1,7 @@
 """Screenshots of the MLflow UI in headless Chromium, to look at what a user sees after `dvc repro`.
 
 Starts `mlflow ui` on loopback over the given store, waits for /health, then captures the experiments list,
-a study's parent run with its nested trials, a trial's run page and its metric chart.
+a study's parent run with its nested trials, a trial's run page and its metric chart, the final run (its datasets) and the registered model.
 Needs Debian's chromium (apt-get install chromium).
 Run: .venv/bin/python scripts/mlflow_screenshots.py --store mlruns/mlflow.db --out reports/screenshots
 """
@@ -52,6 +52,8 @@ def main() -> None:
     study = client.search_runs([nn.experiment_id], filter_string="attributes.run_name = 'study1'")[0]
     trial = client.search_runs([nn.experiment_id],
                                filter_string=f"tags.mlflow.parentRunId = '{study.info.run_id}'")[0]
+    final = client.search_runs([nn.experiment_id], filter_string="attributes.run_name = 'final'",
+                               order_by=["attributes.start_time DESC"])[0]
     args.out.mkdir(parents=True, exist_ok=True)
     base = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
@@ -68,6 +70,9 @@ def main() -> None:
             shoot(f"{base}/#/experiments/{e}/runs/{s}{ml}", args.out / "3_study1_parent.png", profile)
             shoot(f"{base}/#/experiments/{e}/runs/{t}/model-metrics{ml}", args.out / "4_trial_metrics.png", profile)
             shoot(f"{base}/#/experiments/{e}/runs/{s}/artifacts{ml}", args.out / "5_study1_artifacts.png", profile)
+            # The final run's overview lists the pair files it saw (dataset inputs with digests) and its model.
+            shoot(f"{base}/#/experiments/{e}/runs/{final.info.run_id}{ml}", args.out / "6_final_run.png", profile)
+            shoot(f"{base}/#/models/mnistsum-mlp", args.out / "7_registered_model.png", profile)
     finally:
         server.terminate()
         server.wait(timeout=30)
