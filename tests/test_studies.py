@@ -106,15 +106,17 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
     storage = tmp_path / "optuna" / "study1.log"
     cmd = [sys.executable, "-u", str(REPO / "pipelines" / "study.py"), "study1", "--params", str(params), "--data",
            str(tiny_data_dir), "--storage", str(storage), "--out", str(tmp_path / "study1.json"),
-           "--plots", str(tmp_path / "plots")]
+           "--plots", str(tmp_path / "plots"), "--metrics", str(tmp_path / "metrics.json")]
     env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_store, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    seen = []
     for line in proc.stdout:
+        seen.append(line)
         if "trial-001 epoch 3/" in line:  # trial 0 finished, trial 1 under way
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
     client = MlflowClient(mlflow_store)
     running = client.search_runs([tracking.experiment_id("nn")], filter_string="attributes.status = 'RUNNING'")
     assert len(running) == 2  # the parent and the killed trial, left behind
@@ -127,6 +129,8 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
     assert not [r for r in runs if r.info.status == "RUNNING"]
     summary = json.loads((tmp_path / "study1.json").read_text())
     assert summary["n_trials"] == 2
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n_trials"] == 2 and metrics["n_failed"] == 1 and list(metrics)[:2] == ["val_accuracy", "test_accuracy"]
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert sorted(r.info.status for r in kids) == ["FINISHED", "FINISHED", "KILLED"]
     killed = next(r for r in kids if r.info.status == "KILLED")
