@@ -10,11 +10,12 @@ import argparse
 import time
 from pathlib import Path
 
-from mnistsum.nn import MlpConfig, train
+from mnistsum.models.specs import MlpSpec
+from mnistsum.nn import train
 from mnistsum.studies import load_arrays, read_best
 
 # The report's final network (sections 3.2-3.3).
-REPORT = MlpConfig(units=(253, 219, 112, 198, 215), activation="relu", dropout=0.0856, learning_rate=0.00099)
+REPORT = MlpSpec(units=(253, 219, 112, 198, 215), activation="relu", dropout=0.0856, learning_rate=0.00099)
 
 
 def main() -> None:

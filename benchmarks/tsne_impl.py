@@ -8,10 +8,9 @@ import argparse
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from mnistsum.nn import embedding_model
+from mnistsum import models
 from mnistsum.pairs import load_split
 from mnistsum.tsne import score_map, tsne_2d
 
@@ -25,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     test = load_split(args.data, "test")
     sample = test.take(np.sort(np.random.default_rng(42).choice(len(test), args.n, replace=False)))
-    emb = np.asarray(embedding_model(keras.models.load_model(args.model)).predict(sample.flat(), verbose=0))
+    emb = next(iter(models.embeddings(models.load(args.model), sample).values())).points
     labels = sample.y.astype(int)
     for perplexity in args.perplexities:
         for impl in ("sklearn", "opentsne"):

@@ -48,11 +48,12 @@ def read_file(path: Path) -> np.ndarray:
 
 def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
     """Every image of every file, checked against the one input contract (mnistsum.sum_model.model_input)
-    file by file, so an error names the file; returns names and the network's (n, 1568) float input."""
+    file by file, so an error names the file; returns names and the images as (n, 56, 28) floats in [0, 1]
+    (one form for every file, which the model's own check accepts as it is)."""
     names, arrays = [], []
     for path in paths:
         try:
-            x = model_input(read_file(path), source=str(path))
+            x = model_input(read_file(path), source=str(path)) / np.float32(255.0)
         except PixelError as exc:
             raise InputError(str(exc)) from None
         names += [str(path)] if path.suffix != ".npz" else [f"{path}[{i}]" for i in range(len(x))]
@@ -66,10 +67,15 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from mnistsum.registry import load_sum_model
 
     model = load_sum_model(args.model)
-    proba = model.predict_proba(x)
     width = max(len(n) for n in names)
-    for name, p in zip(names, proba):
-        print(f"{name:<{width}}  sum {int(p.argmax()):2d}  probability {p.max():.3f}")
+    if not model.has_digits:
+        for name, p in zip(names, model.predict_proba(x)):
+            print(f"{name:<{width}}  sum {int(p.argmax()):2d}  probability {p.max():.3f}")
+        return
+    # The sumnet also says which two digits it read, each with its own probability.
+    for name, p, top, bottom in zip(names, *model.predict_digits(x)):
+        print(f"{name:<{width}}  sum {int(p.argmax()):2d}  probability {p.max():.3f}  "
+              f"digits {int(top.argmax())} ({top.max():.3f}) + {int(bottom.argmax())} ({bottom.max():.3f})")
 
 
 def cmd_runs_diff(args: argparse.Namespace) -> None:
@@ -98,7 +104,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     pr = sub.add_parser("predict", help="predict the sum for grayscale PNGs of 56 rows x 28 columns, or .npz files")
-    pr.add_argument("--model", default="models:/mnistsum-mlp@champion", help="MLflow model URI")
+    pr.add_argument("--model", default="models:/mnistsum@champion",
+                    help="MLflow model URI (default: the best family on validation; "
+                         "models:/mnistsum-sumnet@champion, -cnn or -mlp for one family)")
     pr.add_argument("files", nargs="+", type=Path)
     pr.set_defaults(func=cmd_predict)
 

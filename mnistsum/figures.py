@@ -166,3 +166,26 @@ def reliability_diagram(curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.nd
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def confusion_matrix(counts: np.ndarray, title: str, label: str = "sum"):
+    """Row-normalised confusion matrix (true rows, predicted columns), counts off the diagonal annotated."""
+    counts = np.asarray(counts)
+    n = len(counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = counts / counts.sum(axis=1, keepdims=True)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.34 * n, 0.9 + 0.32 * n))
+    im = ax.imshow(np.nan_to_num(rates), cmap="Blues", vmin=0, vmax=1)
+    ax.grid(False)
+    for i, j in zip(*np.nonzero(counts)):
+        if i != j:
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=6, color="#b2182b")
+    ax.set_xticks(np.arange(n))
+    ax.set_yticks(np.arange(n))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel(f"predicted {label}")
+    ax.set_ylabel(f"true {label}")
+    ax.set_title(f"{title}\n(colour: share of the row; red: counts of errors)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig

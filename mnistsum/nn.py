@@ -1,11 +1,12 @@
-"""Keras 3 dense networks on flattened 56x28 pairs: building, training with per-epoch tracking."""
+"""Training any model family (mnistsum.models) on the pairs: per-epoch tracking, measurements, early stopping
+and an optional learning-rate schedule. Families are built from their spec; nothing here knows which one."""
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 # TF prints harmless C++ graph warnings on every fit; Python exceptions still surface.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -15,38 +16,17 @@ import math  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mnistsum import tracking  # noqa: E402
-from mnistsum.pairs import N_CLASSES, Pairs  # noqa: E402
+from mnistsum import models, tracking  # noqa: E402
+from mnistsum.models.specs import Spec  # noqa: E402
+from mnistsum.pairs import Pairs  # noqa: E402
 from mnistsum.sum_model import model_input  # noqa: E402
-
-INPUT_DIM = 56 * 28
-EMBEDDING_LAYER = "embedding"
-
-
-@dataclass(frozen=True)
-class MlpConfig:
-    units: tuple[int, ...]
-    activation: str = "relu"
-    dropout: float = 0.0
-    learning_rate: float = 1e-3
-    batch_norm: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["units"] = list(self.units)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MlpConfig:
-        return cls(**{**d, "units": tuple(int(u) for u in d["units"])})
-
-    def replace(self, **changes: Any) -> MlpConfig:
-        return MlpConfig.from_dict({**self.to_dict(), **changes})
 
 
 @dataclass
 class Arrays:
-    """Float inputs and int labels for train, validation and test, as the networks see them."""
+    """Raw (n, 56, 28) uint8 pixels and sum labels for train, validation and test, as every family takes them.
+    Digit labels are not here: training sees sums only. `train_pairs` (which keeps them) is only for drawing
+    fresh pairs each epoch, which needs the digits' labels to label the new pairs."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -59,8 +39,13 @@ class Arrays:
 
     @classmethod
     def from_pairs(cls, train: Pairs, val: Pairs, test: Pairs) -> Arrays:
-        return cls(train.flat(), train.y.astype(np.int64), val.flat(), val.y.astype(np.int64),
-                   test.flat(), test.y.astype(np.int64), train, val)
+        return cls(train.x, train.y.astype(np.int64), val.x, val.y.astype(np.int64), test.x, test.y.astype(np.int64),
+                   train, val)
+
+    @classmethod
+    def sums_only(cls, train: Pairs, val: Pairs, test: Pairs) -> Arrays:
+        """Pixels and sum labels alone: what the sumnet trains from."""
+        return cls(train.x, train.y.astype(np.int64), val.x, val.y.astype(np.int64), test.x, test.y.astype(np.int64))
 
 
 class FreshPairs(keras.utils.PyDataset):
@@ -90,22 +75,21 @@ class FreshPairs(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         top, bottom = self.rng.integers(0, len(self.images), size=(2, self.n))
-        self.x = np.concatenate([self.images[top], self.images[bottom]], axis=1).reshape(self.n, -1)
-        self.x = self.x.astype(np.float32) / 255.0
+        self.x = np.concatenate([self.images[top], self.images[bottom]], axis=1)
         self.y = self.labels[top] + self.labels[bottom]
 
 
 def code_digest() -> str:
-    """Identity of the code that builds, feeds and trains a network (this module and the input contract):
-    part of a study's name, so changed network code never reuses old trials."""
+    """Identity of the code that builds, feeds and trains a network (this module, every family and the input
+    contract): part of a study's name and a model version's tags, so changed network code never reuses old trials."""
     import hashlib
     from pathlib import Path
 
     from mnistsum import sum_model
 
     h = hashlib.sha256()
-    for path in (Path(__file__), Path(sum_model.__file__)):
-        h.update(path.read_bytes())
+    for path in (Path(__file__), Path(sum_model.__file__), *sorted(Path(models.__file__).parent.glob("*.py"))):
+        h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -117,54 +101,40 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def build_mlp(cfg: MlpConfig) -> keras.Model:
-    """Dense layers (with optional batch norm and dropout) and a 19-way softmax; the last hidden layer
-    is named 'embedding' so the t-SNE stage can read it back."""
-    inputs = keras.Input(shape=(INPUT_DIM,), name="pixels")
-    h = inputs
-    for i, units in enumerate(cfg.units):
-        last = i == len(cfg.units) - 1
-        if cfg.batch_norm:
-            h = keras.layers.Dense(units, use_bias=False, name=f"dense_{i}")(h)
-            h = keras.layers.BatchNormalization(name=f"bn_{i}")(h)
-            h = keras.layers.Activation(cfg.activation, name=EMBEDDING_LAYER if last else f"act_{i}")(h)
-        else:
-            h = keras.layers.Dense(units, activation=cfg.activation,
-                                   name=EMBEDDING_LAYER if last else f"dense_{i}")(h)
-        if cfg.dropout > 0:
-            h = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(h)
-    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="sum")(h)
-    model = keras.Model(inputs, outputs, name="mnistsum_mlp")
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-
-def embedding_model(model: keras.Model) -> keras.Model:
-    return keras.Model(model.inputs, model.get_layer(EMBEDDING_LAYER).output)
-
-
 class EpochTracker(keras.callbacks.Callback):
-    """Adds test loss/accuracy to each epoch, keeps the full history, logs it live to an MLflow run
-    and prints one progress line per epoch."""
+    """Adds test loss/accuracy and the monitors' measurements to each epoch, keeps the full history, logs it
+    live to an MLflow run and prints one progress line per epoch. A monitor is `model -> {name: value}`: it
+    measures (the sumnet's digit accuracy, say) and never feeds training."""
 
-    def __init__(self, data: Arrays, run_id: str | None, label: str, total_epochs: int):
+    def __init__(self, data: Arrays, run_id: str | None, label: str, total_epochs: int,
+                 monitors: list[Callable[[keras.Model], dict[str, float]]] | None = None, track_test: bool = True):
         super().__init__()
         self.data, self.run_id, self.label, self.total = data, run_id, label, total_epochs
+        self.track_test = track_test
+        self.monitors = monitors or []
         self.history: dict[str, list[float]] = {}
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = dict(logs or {})
-        test_loss, test_acc = self.model.evaluate(self.data.x_test, self.data.y_test, batch_size=2048, verbose=0)
-        logs.update(test_loss=test_loss, test_accuracy=test_acc)
+        logs = dict(logs or {}, epoch_seconds=time.perf_counter() - self.epoch_started)
+        test_acc = float("nan")
+        if self.track_test:
+            test_loss, test_acc = self.model.evaluate(self.data.x_test, self.data.y_test, batch_size=2048, verbose=0)
+            logs.update(test_loss=test_loss, test_accuracy=test_acc)
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        for monitor in self.monitors:
+            logs.update(monitor(self.model))
         for k, v in logs.items():
             self.history.setdefault(k, []).append(float(v))
         if self.run_id:
             tracking.log_metrics(self.run_id, logs, step=epoch)
+        extra = "".join(f" {k} {v:.4f}" for k, v in logs.items() if k.endswith("digit_accuracy"))
         print(f"  {self.label} epoch {epoch + 1}/{self.total}: loss {logs['loss']:.4f} "
               f"acc {logs['accuracy']:.4f} val_acc {logs.get('val_accuracy', float('nan')):.4f} "
-              f"test_acc {test_acc:.4f} ({time.perf_counter() - self.started:.0f}s)", flush=True)
+              f"test_acc {test_acc:.4f}{extra} ({time.perf_counter() - self.started:.0f}s)", flush=True)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_started = time.perf_counter()
 
 
 @dataclass
@@ -178,15 +148,28 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def train(cfg: MlpConfig, data: Arrays, epochs: int, batch_size: int, seed: int, run_id: str | None = None,
+def cosine_schedule(learning_rate: float, epochs: int) -> Callable[[int], float]:
+    """Epoch-wise cosine decay from `learning_rate` towards zero over `epochs` (the max, when stopping early)."""
+    return lambda epoch, *_: float(learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+
+
+def train(spec: Spec, data: Arrays, epochs: int, batch_size: int, seed: int, run_id: str | None = None,
           label: str = "train", callbacks: list | None = None, patience: int | None = None,
-          resample: bool = False) -> TrainResult:
-    """Fit a fresh network; with patience, stop early on validation accuracy and restore the best weights.
-    With resample, each epoch trains on fresh combinations of the training digits (FreshPairs)."""
+          resample: bool = False, schedule: str = "constant",
+          monitors: list[Callable[[keras.Model], dict[str, float]]] | None = None,
+          track_test: bool = True) -> TrainResult:
+    """Fit a fresh network of spec's family on sum labels; with patience, stop early on validation accuracy and
+    restore the best weights. With resample, each epoch trains on fresh combinations of the training digits
+    (FreshPairs). With schedule="cosine", the learning rate decays over `epochs`. Monitors measure each epoch;
+    track_test=False leaves test out of the per-epoch curves (it is still scored once at the end)."""
     seed_everything(seed)
-    model = build_mlp(cfg)
-    tracker = EpochTracker(data, run_id, label, epochs)
+    model = models.build(spec)
+    tracker = EpochTracker(data, run_id, label, epochs, monitors, track_test)
     cbs = [tracker, *(callbacks or [])]
+    if schedule == "cosine":
+        cbs.append(keras.callbacks.LearningRateScheduler(cosine_schedule(spec.learning_rate, epochs)))
+    elif schedule != "constant":
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}; expected constant or cosine")
     early = None
     if patience:
         early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
@@ -209,3 +192,15 @@ def train(cfg: MlpConfig, data: Arrays, epochs: int, batch_size: int, seed: int,
 
 def predict_proba(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(model_input(x), batch_size=2048, verbose=0))
+
+
+def pairs_per_second(model, x: np.ndarray, repeats: int = 2) -> float:
+    """Inference throughput on this machine: the best of `repeats` timed passes after a warm-up."""
+    inputs = model_input(x)
+    model.predict(inputs[:256], batch_size=2048, verbose=0)
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict(inputs, batch_size=2048, verbose=0)
+        best = min(best, time.perf_counter() - t0)
+    return len(x) / best

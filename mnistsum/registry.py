@@ -13,13 +13,13 @@ import hashlib
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
-from mlflow.types import Schema, TensorSpec
+from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 
 from mnistsum import sum_model, tracking
 from mnistsum.errors import InputError
@@ -27,8 +27,10 @@ from mnistsum.errors import InputError
 # The input is declared as objects of any shape on purpose: a uint8 spec makes MLflow's server cast a JSON body
 # to uint8 (300 wraps to 44, 0.5 becomes 0) before the model can refuse it, and would shut out the float form.
 # The contract itself (sum_model.model_input) checks shape, dtype and range; the input example shows the form.
+# The `digits` param (sumnet only) makes predict return both digits with their probabilities beside the sum.
 SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(object), (-1,))]),
-                           outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]))
+                           outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]),
+                           params=ParamSchema([ParamSpec("digits", "boolean", False)]))
 
 
 class RegistryError(InputError):
@@ -62,25 +64,32 @@ def log_model(model: Any, example: np.ndarray) -> str:
     return info.model_uri
 
 
-def log_and_register(model: Any, run_id: str, name: str, alias: str, val_accuracy: float, *,
+def log_and_register(model: Any, run_id: str, names: Sequence[str], alias: str, val_accuracy: float, *,
                      val_x: np.ndarray, val_y: np.ndarray, data_ids: dict[str, str],
-                     params: dict[str, Any]) -> dict[str, Any]:
-    """Log the pyfunc, register it as a new version of `name` tagged with the data it was evaluated on and
-    its params, then promote it if it beats the champion on the same validation pairs."""
+                     params: dict[str, Any], family: str = "mlp") -> list[dict[str, Any]]:
+    """Log the pyfunc once, register it as a new version of each of `names` (the family's own name first, then
+    the cross-family one), tagged with its family, the data it was evaluated on and its params; under each
+    name, promote it if it beats that name's champion on the same validation pairs."""
     uri = log_model(model, val_x)
     tracking.configure()
-    tags = {"val_accuracy": f"{val_accuracy:.6f}", "run_id": run_id, "data.val_sha256": data_ids["val"],
-            "data.train_sha256": data_ids["train"], "params.sha256": params_digest(params),
-            "params": json.dumps(params, sort_keys=True, default=str)[:5000]}
-    try:
-        mv = mlflow.register_model(uri, name, tags=tags)
-    except MlflowException as exc:
-        raise RegistryError(f"cannot register {name!r} at {tracking.tracking_uri()}: {_first_line(exc)}") from None
-    decision = promote(name, alias, mv.version, val_x, val_y)
-    tracking.log_tags(run_id, {"registry.model": name, "registry.version": mv.version,
-                               "registry.alias_action": decision["alias_action"],
-                               "registry.champion": str(decision["promoted"]).lower()})
-    return {"name": name, "version": int(mv.version), "alias": alias, **decision}
+    tags = {"val_accuracy": f"{val_accuracy:.6f}", "run_id": run_id, "family": family,
+            "data.val_sha256": data_ids["val"], "data.train_sha256": data_ids["train"],
+            "params.sha256": params_digest(params), "params": json.dumps(params, sort_keys=True, default=str)[:5000]}
+    results, run_tags = [], {}
+    for i, name in enumerate(names):
+        try:
+            mv = mlflow.register_model(uri, name, tags=tags)
+        except MlflowException as exc:
+            raise RegistryError(f"cannot register {name!r} at {tracking.tracking_uri()}: {_first_line(exc)}") from None
+        decision = promote(name, alias, mv.version, val_x, val_y)
+        # The family's own name keeps the plain tags; every other name's are prefixed with it.
+        prefix = "registry" if i == 0 else f"registry.{name}"
+        run_tags |= {f"{prefix}.model": name, f"{prefix}.version": mv.version,
+                     f"{prefix}.alias_action": decision["alias_action"],
+                     f"{prefix}.champion": str(decision["promoted"]).lower()}
+        results.append({"name": name, "version": int(mv.version), "alias": alias, **decision})
+    tracking.log_tags(run_id, run_tags)
+    return results
 
 
 def promote(name: str, alias: str, version: str | int, val_x: np.ndarray | None = None,

@@ -19,9 +19,12 @@ from optuna.trial import TrialState
 
 from mnistsum import figures, nn, tracking
 from mnistsum.files import save_figure, write_json, write_metrics
-from mnistsum.nn import Arrays, MlpConfig
-from mnistsum.pairs import load_split, split_ids
-from mnistsum.params import Params, Range, Search
+from mnistsum.models import spec_from_dict
+from mnistsum.models.parts import suggest_float
+from mnistsum.models.specs import MlpSpec, Spec
+from mnistsum.nn import Arrays
+from mnistsum.pairs import Pairs, load_split, split_ids
+from mnistsum.params import Params, Search
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -36,6 +39,7 @@ class StageData:
     ids: dict[str, str]
     inputs: list
     subset: str = ""  # how the training pairs were subset, if they were
+    pairs: dict[str, Pairs] | None = None  # the pair files as loaded (digit labels included: for measuring only)
 
     @property
     def identity(self) -> str:
@@ -54,20 +58,21 @@ def load_data(data_dir: Path, train_fraction: float, seed: int) -> StageData:
     ids = split_ids(data_dir)
     inputs = tracking.pair_inputs(data_dir, ids, {"train": (train.x, train.y), "val": (val.x, val.y),
                                                   "test": (test.x, test.y)}, {"train": subset} if subset else None)
-    return StageData(Arrays.from_pairs(train, val, test), ids, inputs, subset)
+    return StageData(Arrays.from_pairs(train, val, test), ids, inputs, subset,
+                     {"train": train, "val": val, "test": test})
 
 
 def load_arrays(data_dir: Path, train_fraction: float, seed: int) -> Arrays:
     return load_data(data_dir, train_fraction, seed).arrays
 
 
-def read_best(path: Path) -> MlpConfig:
+def read_best(path: Path) -> Spec:
     from mnistsum.files import read_json
 
-    return MlpConfig.from_dict(read_json(path)["config"])
+    return spec_from_dict(read_json(path)["config"])
 
 
-def _summary(cfg: MlpConfig, result: nn.TrainResult, source: str, **extra: Any) -> dict[str, Any]:
+def _summary(cfg: Spec, result: nn.TrainResult, source: str, **extra: Any) -> dict[str, Any]:
     return {"config": cfg.to_dict(), "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
             "epochs_run": result.epochs_run, "source": source, **extra}
 
@@ -77,7 +82,7 @@ def _summary(cfg: MlpConfig, result: nn.TrainResult, source: str, **extra: Any) 
 
 def run_base(params: Params, data_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
     p = params.base_mlp
-    cfg = MlpConfig(units=p.units, activation=p.activation, dropout=p.dropout, learning_rate=p.learning_rate)
+    cfg = MlpSpec(units=p.units, activation=p.activation, dropout=p.dropout, learning_rate=p.learning_rate)
     started = time.perf_counter()
     stage_data = load_data(data_dir, 1.0, params.base.seed)
     data = stage_data.arrays
@@ -104,29 +109,20 @@ def run_base(params: Params, data_dir: Path, out_dir: Path, metrics_path: Path) 
 # ---------------------------------------------------------------- Optuna studies
 
 
-def _suggest_units(trial: optuna.Trial, layers: Range, units: Range) -> tuple[int, ...]:
-    n = trial.suggest_int("n_layers", int(layers.low), int(layers.high))
-    return tuple(trial.suggest_int(f"units_l{i}", int(units.low), int(units.high), log=units.log) for i in range(n))
+def search_space(stage: str, params: Params) -> Callable[[optuna.Trial, Spec | None], Spec]:
+    """How each study turns a trial into a network, holding fixed what earlier studies settled. study1 is the
+    MLP family's own space; the later ones narrow it one setting at a time, as the report does."""
+    from mnistsum.models import mlp
+    from mnistsum.models.parts import suggest_units
 
-
-def _float(trial: optuna.Trial, name: str, r: Range) -> float:
-    return trial.suggest_float(name, r.low, r.high, log=r.log)
-
-
-def search_space(stage: str, params: Params) -> Callable[[optuna.Trial, MlpConfig], MlpConfig]:
-    """How each study turns a trial into a network, holding fixed what earlier studies settled."""
     if stage == "study1":
-        s = params.study1
-        return lambda t, prev: MlpConfig(
-            units=_suggest_units(t, s.layers, s.units), dropout=_float(t, "dropout", s.dropout),
-            learning_rate=_float(t, "learning_rate", s.learning_rate),
-            activation=t.suggest_categorical("activation", list(s.activations)))
+        return lambda t, prev: mlp.suggest(t, params.study1, prev)
     if stage == "study2":
-        return lambda t, prev: prev.replace(learning_rate=_float(t, "learning_rate", params.study2.learning_rate))
+        return lambda t, prev: prev.replace(learning_rate=suggest_float(t, "learning_rate", params.study2.learning_rate))
     if stage == "study3":
-        return lambda t, prev: prev.replace(units=_suggest_units(t, params.study3.layers, params.study3.units))
+        return lambda t, prev: prev.replace(units=suggest_units(t, params.study3.layers, params.study3.units))
     if stage == "study4":
-        return lambda t, prev: prev.replace(dropout=_float(t, "dropout", params.study4.dropout))
+        return lambda t, prev: prev.replace(dropout=suggest_float(t, "dropout", params.study4.dropout))
     raise ValueError(f"unknown study {stage!r}; expected one of {SEARCH_STAGES}")
 
 
@@ -145,7 +141,7 @@ class PruneOnValAccuracy(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def study_name(stage: str, section: Search, previous: MlpConfig | None, data_id: str, seed: int,
+def study_name(stage: str, section: Search, previous: Spec | None, data_id: str, seed: int,
                batch_size: int) -> str:
     """Every input that changes a trial's result -> the study's identity: the search settings, the starting
     point, the data's content, the seed, the batch size and the network-building code. So an interrupted
@@ -329,6 +325,7 @@ class FinalOutputs:
 def run_final(params: Params, data_dir: Path, previous_path: Path, base_history_path: Path, outs: FinalOutputs,
               metrics_path: Path) -> dict:
     from mnistsum import registry
+    from mnistsum.compare import ece
     from mnistsum.files import atomic_path, read_json
 
     started = time.perf_counter()
@@ -341,12 +338,21 @@ def run_final(params: Params, data_dir: Path, previous_path: Path, base_history_
     with tracking.start_run("nn", "final", stage="final", params=run_params) as run:
         rid = run.info.run_id
         tracking.log_datasets(rid, stage_data.inputs)
+        t0 = time.perf_counter()
         result = nn.train(cfg, data, p.max_epochs, batch, seed, run_id=rid, label="final", patience=p.patience,
                           resample=p.resample_pairs)
+        train_seconds = time.perf_counter() - t0
         best_epoch = int(np.argmax(result.history["val_accuracy"])) + 1
         tracking.log_metrics(rid, {"final_val_accuracy": result.val_accuracy,
                                    "final_test_accuracy": result.test_accuracy,
-                                   "epochs_run": result.epochs_run, "best_epoch": best_epoch})
+                                   "epochs_run": result.epochs_run, "best_epoch": best_epoch,
+                                   "train_seconds": train_seconds,
+                                   "seconds_per_epoch": train_seconds / max(1, result.epochs_run),
+                                   "pairs_per_second": nn.pairs_per_second(result.model, stage_data.pairs["test"].x),
+                                   "parameters": int(result.model.count_params()),
+                                   "test_ece": ece(nn.predict_proba(result.model, stage_data.pairs["test"].x),
+                                                   stage_data.pairs["test"].y.astype(np.int64),
+                                                   params.compare.ece_bins)})
         with atomic_path(outs.model, suffix=".keras") as tmp:
             result.model.save(tmp)
         with atomic_path(outs.weights, suffix=".weights.h5") as tmp:
@@ -357,14 +363,14 @@ def run_final(params: Params, data_dir: Path, previous_path: Path, base_history_
                                             "Base vs final network: accuracy per epoch"), outs.figure)
         tracking.log_files(rid, [outs.figure])
         val = data.val_pairs
-        version = registry.log_and_register(result.model, rid, p.model_name, p.alias, result.val_accuracy,
-                                            val_x=val.x, val_y=val.y, data_ids=stage_data.ids,
-                                            params=run_params | {"code": nn.code_digest()})
+        versions = registry.log_and_register(result.model, rid, [p.model_name, params.base.best_model_name], p.alias,
+                                             result.val_accuracy, val_x=val.x, val_y=val.y, data_ids=stage_data.ids,
+                                             params=run_params | {"code": nn.code_digest()}, family=cfg.family)
         summary = _summary(cfg, result, "final", run_id=rid, best_epoch=best_epoch,
-                           stopped_early=result.stopped_early, registered=version)
+                           stopped_early=result.stopped_early, registered=versions)
     write_json(outs.summary, summary)
     write_metrics(metrics_path, result.val_accuracy, result.test_accuracy, time.perf_counter() - started,
                   epochs_run=result.epochs_run, best_epoch=best_epoch)
     print(f"final: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f} after {result.epochs_run} epochs; "
-          f"{p.model_name} v{version['version']} ({version['alias_action']})")
+          + "; ".join(f"{v['name']} v{v['version']} ({v['alias_action']})" for v in versions))
     return summary

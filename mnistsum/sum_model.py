@@ -1,7 +1,9 @@
 """The registered model's code and the one input contract every entry point shares.
 
 This file is logged with the model (MLflow models-from-code), so it must stand alone: it imports numpy,
-keras and mlflow, never `mnistsum`. A pulled model therefore loads where mnistsum is not installed.
+keras and mlflow, never `mnistsum`. A pulled model therefore loads where mnistsum is not installed. It also
+holds the one sum-of-two-digits convolution (`sum_distribution`, and the `DigitSum` layer of the sumnet), so
+the layer a pulled sumnet needs travels with it.
 
 Input contract (`model_input`), the same for `mnistsum predict`, the pyfunc and the served model:
 - uint8 pixels of shape (n, 56, 28): 56 rows x 28 columns, top digit in rows 0-27;
@@ -28,7 +30,8 @@ class PixelError(ValueError):
 
 
 def model_input(x: Any, source: str = "input") -> np.ndarray:
-    """Validate x against the contract and return the network's input: (n, 1568) float32 in [0, 1]."""
+    """Validate x against the contract and return every network's input: raw pixels as (n, 56, 28) float32 in
+    0-255 (the networks scale and reshape inside their graphs)."""
     if hasattr(x, "to_numpy"):  # a pandas DataFrame from a pyfunc caller
         x = x.to_numpy()
     x = np.asarray(x)
@@ -43,7 +46,7 @@ def model_input(x: Any, source: str = "input") -> np.ndarray:
         if x.ndim != 3:
             raise PixelError(f"{source}: uint8 of shape {shape}; expected uint8 pixels {SHAPE_TEXT} "
                              f"(flat (n, {FLAT}) input must be floats in [0, 1])")
-        return x.reshape(len(x), FLAT).astype(np.float32) / 255.0
+        return x.astype(np.float32)
     if not np.issubdtype(x.dtype, np.floating):
         raise PixelError(f"{source}: dtype {x.dtype}, expected {EXPECTED}")
     if not np.isfinite(x).all():
@@ -52,7 +55,7 @@ def model_input(x: Any, source: str = "input") -> np.ndarray:
     if low < 0 or high > 1:
         raise PixelError(f"{source}: {x.dtype} values in [{low:g}, {high:g}], expected floats in [0, 1] "
                          f"(or uint8 pixels 0-255)")
-    return x.reshape(len(x), FLAT).astype(np.float32)
+    return x.reshape(len(x), ROWS, COLS).astype(np.float32) * np.float32(255.0)
 
 
 def _from_json_numbers(x: np.ndarray, source: str) -> np.ndarray:
@@ -88,21 +91,97 @@ class _Quiet:
         warnings.showwarning = self.show
 
 
+# SUM_MASK[i, j, s] = 1 where i + j = s: contracting the outer product of two digit distributions with it sums
+# every anti-diagonal, which is exactly the discrete convolution.
+SUM_MASK = np.zeros((10, 10, 19), np.float32)
+for _i in range(10):
+    SUM_MASK[_i, np.arange(10), _i + np.arange(10)] = 1.0
+
+
+def sum_distribution(p_top: Any, p_bottom: Any) -> Any:
+    """P(sum = s) = sum over i + j = s of P_top(i) P_bottom(j), row by row: (n, 10) x (n, 10) -> (n, 19).
+    Written in keras.ops so the sumnet trains through it; numpy in, a backend tensor out
+    (keras.ops.convert_to_numpy turns it back)."""
+    import keras
+
+    a = keras.ops.convert_to_tensor(p_top)
+    dtype = keras.backend.standardize_dtype(a.dtype)
+    b = keras.ops.convert_to_tensor(p_bottom, dtype=dtype)
+    return keras.ops.einsum("bi,bj,ijs->bs", a, b, keras.ops.convert_to_tensor(SUM_MASK, dtype=dtype))
+
+
+_DIGIT_SUM = None
+
+
+def digit_sum_layer() -> type:
+    """The Keras layer around `sum_distribution`, made on first use so that validating input never imports
+    TensorFlow. Registered under 'mnistsum>DigitSum', the name a saved sumnet refers to."""
+    global _DIGIT_SUM
+    if _DIGIT_SUM is None:
+        import keras
+
+        class DigitSum(keras.layers.Layer):
+            """Two (n, 10) digit distributions in, their (n, 19) sum distribution out; no weights."""
+
+            def call(self, p_top, p_bottom):
+                return sum_distribution(p_top, p_bottom)
+
+            def compute_output_shape(self, p_top_shape, p_bottom_shape):
+                return (p_top_shape[0], 19)
+
+        _DIGIT_SUM = keras.saving.register_keras_serializable(package="mnistsum")(DigitSum)
+    return _DIGIT_SUM
+
+
+DIGIT_LAYERS = ("top_digit", "bottom_digit")  # a sumnet's two digit distributions, by layer name
+
+
+class DigitsUnavailable(ValueError):
+    """The model has no digit outputs (only a sumnet has them)."""
+
+
 with _Quiet():
     class SumModel(mlflow.pyfunc.PythonModel):
-        """Pixels in, predicted sums out; `predict_proba` gives the 19 sum probabilities."""
+        """Pixels in, predicted sums out; `predict_proba` gives the 19 sum probabilities. For a model with digit
+        outputs (the sumnet), `predict(..., params={"digits": True})` returns both digits with their probabilities,
+        and `predict_digits` gives the three distributions."""
 
         def load_context(self, context: Any) -> None:
             import keras
 
-            self.keras_model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
+            self.keras_model = keras.models.load_model(context.artifacts["keras_model"], compile=False,
+                                                       custom_objects={"DigitSum": digit_sum_layer()})
+            names = {layer.name for layer in self.keras_model.layers}
+            self.digit_model = None
+            if set(DIGIT_LAYERS) <= names:
+                m = self.keras_model
+                self.digit_model = keras.Model(m.inputs, [m.outputs[0]] + [m.get_layer(n).output for n in DIGIT_LAYERS])
+
+        @property
+        def has_digits(self) -> bool:
+            return self.digit_model is not None
 
         def predict_proba(self, x: Any, source: str = "input") -> np.ndarray:
             return np.asarray(self.keras_model.predict(model_input(x, source), batch_size=2048, verbose=0))
 
+        def predict_digits(self, x: Any, source: str = "input") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            """(sum probabilities (n, 19), top digit (n, 10), bottom digit (n, 10))."""
+            if self.digit_model is None:
+                raise DigitsUnavailable("this model has no digit outputs (only the sumnet family has them); "
+                                        "predict without params={'digits': True}")
+            out = self.digit_model.predict(model_input(x, source), batch_size=2048, verbose=0)
+            return tuple(np.asarray(o) for o in out)
+
         # No type hints: MLflow would derive a conflicting schema from them; the signature is logged explicitly.
         def predict(self, context, model_input, params=None):
-            return self.predict_proba(model_input).argmax(axis=1).astype(np.int64)
+            if not (params or {}).get("digits"):
+                return self.predict_proba(model_input).argmax(axis=1).astype(np.int64)
+            import pandas as pd
+
+            sums, top, bottom = self.predict_digits(model_input)
+            return pd.DataFrame({"sum": sums.argmax(axis=1), "sum_probability": sums.max(axis=1),
+                                 "top": top.argmax(axis=1), "top_probability": top.max(axis=1),
+                                 "bottom": bottom.argmax(axis=1), "bottom_probability": bottom.max(axis=1)})
 
 
 mlflow.models.set_model(SumModel())

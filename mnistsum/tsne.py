@@ -46,10 +46,10 @@ def score_map(high: np.ndarray, points: np.ndarray, labels: np.ndarray, k: int, 
 
 
 def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, metrics_path: Path,
-             summary_path: Path) -> dict:
-    import keras
-
-    from mnistsum.nn import embedding_model
+             summary_path: Path, sumnet_path: Path | None = None) -> dict:
+    """Maps of the final MLP's embedding (a perplexity sweep, against the raw input, and the pairs of one sum),
+    and, with `sumnet_path`, of the sumnet encoder's digit embedding coloured by the hidden digit labels."""
+    from mnistsum import models
 
     p, seed = params.tsne, params.base.seed
     test = load_split(data_dir, "test")
@@ -58,16 +58,20 @@ def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, 
     if too_big:
         raise InputError(f"params.yaml: tsne perplexities {too_big} too large for {n} points (need < {(n - 1) / 3:.0f})")
     sample = test.take(np.sort(np.random.default_rng(seed).choice(len(test), n, replace=False)))
-    if not model_path.is_file():
-        raise InputError(f"{model_path}: final model not found (run: dvc repro final)")
+    for path, stage in ((model_path, "final"), (sumnet_path, "sumnet")):
+        if path is not None and not path.is_file():
+            raise InputError(f"{path}: {stage} model not found (run: dvc repro {stage})")
     raw = sample.flat()
-    emb = np.asarray(embedding_model(keras.models.load_model(model_path)).predict(raw, batch_size=2048, verbose=0))
+    emb = next(iter(models.embeddings(models.load(model_path), sample).values())).points
     labels = sample.y.astype(int)
+    extra = models.embeddings(models.load(sumnet_path), sample) if sumnet_path else {}
 
     # The input map uses the middle perplexity; the sweep (and the pair figure) concern the embedding.
-    jobs = [("input", raw, p.pair_perplexity)] + [(f"embedding p={q:g}", emb, q) for q in p.perplexities]
+    jobs = [("input", raw, p.pair_perplexity, labels, "sum")]
+    jobs += [(f"embedding p={q:g}", emb, q, labels, "sum") for q in p.perplexities]
     if p.pair_perplexity not in p.perplexities:
-        jobs.append((f"embedding p={p.pair_perplexity:g}", emb, p.pair_perplexity))
+        jobs.append((f"embedding p={p.pair_perplexity:g}", emb, p.pair_perplexity, labels, "sum"))
+    jobs += [(f"sumnet {name}", e.points, p.pair_perplexity, e.labels, e.label_name) for name, e in extra.items()]
     maps, scores, paths = {}, {}, []
     started = time.perf_counter()
     with tracking.start_run("tsne", "tsne", stage="tsne",
@@ -75,18 +79,21 @@ def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, 
         tracking.log_datasets(parent.info.run_id, tracking.pair_inputs(
             data_dir, split_ids(data_dir), {"test": (sample.x, sample.y)},
             {"test": f"{n} seed {seed}"} if n < len(test) else None))
-        for i, (name, high, perplexity) in enumerate(jobs):
+        for i, (name, high, perplexity, colour_by, label_name) in enumerate(jobs):
             t0 = time.perf_counter()
             pts = tsne_2d(high, perplexity, seed, p.pca_components, p.implementation)
             seconds = time.perf_counter() - t0
             maps[name] = pts
-            scores[name] = score_map(high, pts, labels, p.knn_k, seed) | {"seconds": seconds}
+            scores[name] = score_map(high, pts, colour_by, p.knn_k, seed) | {"seconds": seconds}
             slug = name.replace(" ", "_").replace("=", "")
             path = plots_dir / f"tsne_{slug}.png"
-            save_figure(figures.tsne_map(pts, labels, f"t-SNE of the {name} ({n} test pairs)"), path)
+            what = (f"{len(high)} digits of {n} test pairs, coloured by the hidden digit label" if label_name == "digit"
+                    else f"{n} test pairs, coloured by sum")
+            save_figure(figures.tsne_map(pts, colour_by, f"t-SNE of the {name} ({what})"), path)
             paths.append(path)
             with tracking.start_run("tsne", name, stage="tsne", parent_run_id=parent.info.run_id,
-                                    params={"space": name.split()[0], "perplexity": perplexity, "n_points": n,
+                                    params={"space": name.split()[0], "perplexity": perplexity, "n_points": len(high),
+                                            "coloured_by": label_name,
                                             "implementation": p.implementation}) as child:
                 tracking.log_metrics(child.info.run_id, scores[name])
                 tracking.log_files(child.info.run_id, [path])
@@ -110,9 +117,11 @@ def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, 
     result = {"maps": scores, "pair_separation": pair_stats, "n_points": n,
               "seconds": time.perf_counter() - started}
     write_json(summary_path, result)
-    write_metrics(metrics_path, None, None, result["seconds"],
-                  embedding_knn_accuracy=scores[f"embedding p={p.pair_perplexity:g}"]["knn_accuracy"],
-                  input_knn_accuracy=scores["input"]["knn_accuracy"])
+    headline = {"embedding_knn_accuracy": scores[f"embedding p={p.pair_perplexity:g}"]["knn_accuracy"],
+                "input_knn_accuracy": scores["input"]["knn_accuracy"]}
+    if "sumnet digit embedding" in scores:
+        headline["sumnet_digit_knn_accuracy"] = scores["sumnet digit embedding"]["knn_accuracy"]
+    write_metrics(metrics_path, None, None, result["seconds"], **headline)
     return result
 
 

@@ -1,4 +1,5 @@
-"""DVC stage `tsne`: t-SNE maps of raw input vs the final network's embedding, with a perplexity sweep."""
+"""DVC stage `tsne`: t-SNE maps of raw input vs the final network's embedding, with a perplexity sweep, and
+of the sumnet's digit embedding."""
 
 import argparse
 from pathlib import Path
@@ -14,11 +15,13 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True, help="the final Keras model")
+    parser.add_argument("--sumnet", type=Path, help="the sumnet's Keras model: adds a map of its digit embedding")
     parser.add_argument("--plots", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     parser.add_argument("--summary", type=Path, required=True, help="every map's scores (JSON)")
     args = parser.parse_args()
-    run_tsne(load_params(args.params), args.data, args.model, args.plots, args.metrics, args.summary)
+    run_tsne(load_params(args.params), args.data, args.model, args.plots, args.metrics, args.summary,
+             args.sumnet)
 
 
 if __name__ == "__main__":

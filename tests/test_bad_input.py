@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from mnistsum.cli import main as cli_main
-from mnistsum.nn import Arrays, MlpConfig, train
+from mnistsum.models.specs import MlpSpec
+from mnistsum.nn import Arrays, train
 from mnistsum.sum_model import PixelError, model_input
 
 GOOD = np.zeros((2, 56, 28), np.uint8)
@@ -94,10 +95,10 @@ def _register_tiny(splits, seed):
     from mnistsum.registry import log_and_register
 
     data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
-    model = train(MlpConfig(units=(32,)), data, epochs=1, batch_size=128, seed=seed).model
+    model = train(MlpSpec(units=(32,)), data, epochs=1, batch_size=128, seed=seed).model
     v = splits["val"]
     with tracking.start_run("nn", "final") as run:
-        log_and_register(model, run.info.run_id, "mnistsum-mlp", "champion", 0.5, val_x=v.x, val_y=v.y,
+        log_and_register(model, run.info.run_id, ["mnistsum-mlp", "mnistsum"], "champion", 0.5, val_x=v.x, val_y=v.y,
                          data_ids={"train": "a" * 64, "val": "b" * 64, "test": "c" * 64}, params={})
 
 

@@ -17,7 +17,8 @@ from PIL import Image
 
 from mnistsum import tracking
 from mnistsum.cli import main as cli_main
-from mnistsum.nn import Arrays, MlpConfig, train
+from mnistsum.models.specs import MlpSpec
+from mnistsum.nn import Arrays, train
 from mnistsum.registry import RegistryError, champion, log_and_register, promote
 
 IDS = {"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}
@@ -26,14 +27,14 @@ IDS = {"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}
 @pytest.fixture(scope="module")
 def tiny_model(tiny_splits, test_seed):
     data = Arrays.from_pairs(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
-    return train(MlpConfig(units=(32,)), data, epochs=2, batch_size=128, seed=test_seed).model
+    return train(MlpSpec(units=(32,)), data, epochs=2, batch_size=128, seed=test_seed).model
 
 
 def _register(model, val, splits, ids=IDS):
     with tracking.start_run("nn", "final", stage="final") as run:
         v = splits["val"]
-        return log_and_register(model, run.info.run_id, "mnistsum-mlp", "champion", val, val_x=v.x, val_y=v.y,
-                                data_ids=ids, params={"units": [32]}), run.info.run_id
+        return log_and_register(model, run.info.run_id, ["mnistsum-mlp"], "champion", val, val_x=v.x, val_y=v.y,
+                                data_ids=ids, params={"units": [32]})[0], run.info.run_id
 
 
 def test_champion_only_moves_to_better_on_the_same_data(mlflow_store, tiny_model, tiny_splits, tmp_path, capsys):
@@ -50,10 +51,11 @@ def test_champion_only_moves_to_better_on_the_same_data(mlflow_store, tiny_model
     # pyfunc: uint8 pixels give (n,) sums equal to the Keras argmax.
     model = mlflow.pyfunc.load_model("models:/mnistsum-mlp@champion")
     x = tiny_splits["test"].x[:7]
-    expected = np.asarray(tiny_model.predict(tiny_splits["test"].flat()[:7], verbose=0)).argmax(axis=1)
+    expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:7], verbose=0)).argmax(axis=1)
     assert model.predict(x).shape == (7,)
     assert np.array_equal(model.predict(x), expected)
     assert np.array_equal(model.unwrap_python_model().predict(None, tiny_splits["test"].flat()[:7]), expected)
+    assert np.array_equal(model.predict(tiny_splits["test"].flat()[:7]), expected)
     assert np.array_equal(model.predict(tiny_splits["test"].x[:7].astype(np.float32) / 255), expected)
 
     # The CLI on PNGs written here and on an .npz.
@@ -72,7 +74,7 @@ def test_better_model_on_other_data_is_compared_fairly(mlflow_store, tiny_model,
     """A new version on other validation pairs claims 0.99; the champion is re-scored on those pairs first."""
     _register(tiny_model, 0.10, tiny_splits)
     other = dict(IDS, val="w" * 64)
-    truth = float((np.asarray(tiny_model.predict(tiny_splits["val"].flat(), verbose=0)).argmax(1)
+    truth = float((np.asarray(tiny_model.predict(tiny_splits["val"].x, verbose=0)).argmax(1)
                    == tiny_splits["val"].y).mean())
     v2, _ = _register(tiny_model, 0.99, tiny_splits, other)
     assert v2["champion_val_accuracy"] == pytest.approx(truth)  # v1 measured on the new pairs, not its 0.10 tag
@@ -139,7 +141,7 @@ def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_pa
     proc = subprocess.run([sys.executable, "-c", BLOCKED, mlflow_store, str(tmp_path / "x.npy")], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    expected = np.asarray(tiny_model.predict(tiny_splits["test"].flat()[:5], verbose=0)).argmax(axis=1)
+    expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:5], verbose=0)).argmax(axis=1)
     assert proc.stdout.split() == [str(v) for v in expected]
     model_dir = mlflow.artifacts.download_artifacts(f"models:/mnistsum-mlp@champion", dst_path=str(tmp_path / "m"))
     reqs = open(os.path.join(model_dir, "requirements.txt")).read()
@@ -177,7 +179,7 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                      headers={"Content-Type": "application/json"})
         answer = json.loads(urllib.request.urlopen(req, timeout=60).read())
-        expected = np.asarray(tiny_model.predict(tiny_splits["test"].flat()[:4], verbose=0)).argmax(axis=1)
+        expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:4], verbose=0)).argmax(axis=1)
         assert answer["predictions"] == expected.tolist()
         floats = json.dumps({"inputs": (x / 255.0).tolist()}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=floats,

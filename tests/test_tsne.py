@@ -1,6 +1,8 @@
 import numpy as np
 
-from mnistsum.nn import Arrays, MlpConfig, embedding_model, train
+from mnistsum import models
+from mnistsum.models.specs import MlpSpec
+from mnistsum.nn import Arrays, train
 from mnistsum.tsne import knn_accuracy, score_map, tsne_2d
 
 
@@ -18,10 +20,10 @@ def test_embedding_map_beats_input_map(mnist, test_seed):
 
     splits = build_dataset(mnist, 10000, 400, 0.2, seed=test_seed)
     data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
-    model = train(MlpConfig(units=(256, 64), batch_norm=True), data, epochs=8, batch_size=128, seed=test_seed,
+    model = train(MlpSpec(units=(256, 64), batch_norm=True), data, epochs=8, batch_size=128, seed=test_seed,
                   resample=True).model
     raw = splits["test"].flat()
-    emb = np.asarray(embedding_model(model).predict(raw, verbose=0))
+    emb = models.embeddings(model, splits["test"])["embedding"].points
     labels = splits["test"].y.astype(int)
     scores = {name: score_map(high, tsne_2d(high, 20, test_seed, 50, "sklearn"), labels, 5, test_seed)
               for name, high in (("input", raw), ("embedding", emb))}

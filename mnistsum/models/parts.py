@@ -1,0 +1,88 @@
+"""What the families build from: the raw-pixel input, the shared compile, the convolutional trunk, Optuna
+suggestions and the embedding record t-SNE maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from mnistsum.models.specs import ConvSpec
+
+
+@dataclass
+class Embedding:
+    """Points of a learned representation and the labels to colour them by ('sum' or 'digit')."""
+
+    points: np.ndarray
+    labels: np.ndarray
+    label_name: str
+
+
+def pixels_input() -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """Raw (56, 28) pixels in 0-255, and the same scaled to [0, 1] inside the graph."""
+    inputs = keras.Input(shape=(56, 28), name="pixels")
+    return inputs, keras.layers.Rescaling(1 / 255, name="scale")(inputs)
+
+
+def compile_sum_model(model: keras.Model, learning_rate: float) -> keras.Model:
+    """Every family ends in 19 sum probabilities and minimises the negative log-likelihood of the sum label."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def conv_trunk(h: keras.KerasTensor, spec: ConvSpec, prefix: str = "") -> keras.KerasTensor:
+    """Augmentation (training only), VGG-style blocks, dropout, and the dense embedding layer."""
+    if spec.augment_shift > 0:
+        h = keras.layers.RandomTranslation(spec.augment_shift, spec.augment_shift, fill_mode="constant",
+                                           name=f"{prefix}shift")(h)
+    if spec.augment_rotation > 0:
+        h = keras.layers.RandomRotation(spec.augment_rotation, fill_mode="constant", name=f"{prefix}rotate")(h)
+    for b, filters in enumerate(spec.filters):
+        for c in range(spec.convs_per_block):
+            h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{prefix}conv{b}_{c}")(h)
+            h = keras.layers.BatchNormalization(name=f"{prefix}bn{b}_{c}")(h)
+            h = keras.layers.Activation("relu", name=f"{prefix}relu{b}_{c}")(h)
+        h = keras.layers.MaxPooling2D(name=f"{prefix}pool{b}")(h)
+    h = keras.layers.Flatten(name=f"{prefix}flatten")(h)
+    if spec.dropout > 0:
+        h = keras.layers.Dropout(spec.dropout, name=f"{prefix}dropout_conv")(h)
+    h = keras.layers.Dense(spec.dense, activation="relu", name=f"{prefix}embedding")(h)
+    if spec.dropout > 0:
+        h = keras.layers.Dropout(spec.dropout, name=f"{prefix}dropout_dense")(h)
+    return h
+
+
+def suggest_float(trial, name: str, r) -> float:
+    return trial.suggest_float(name, r.low, r.high, log=r.log)
+
+
+def suggest_int(trial, name: str, r) -> int:
+    return trial.suggest_int(name, int(r.low), int(r.high), log=r.log)
+
+
+def suggest_units(trial, layers, units) -> tuple[int, ...]:
+    n = trial.suggest_int("n_layers", int(layers.low), int(layers.high))
+    return tuple(suggest_int(trial, f"units_l{i}", units) for i in range(n))
+
+
+def suggest_conv(trial, space, previous: ConvSpec) -> dict:
+    """The convolutional families' space: width of the first block (later blocks double it), dense units,
+    dropout and learning rate; anything the space leaves out keeps `previous`'s value."""
+    changes = {}
+    if getattr(space, "first_filters", None):
+        first = suggest_int(trial, "first_filters", space.first_filters)
+        changes["filters"] = tuple(first * 2 ** b for b in range(len(previous.filters)))
+    for name in ("dense",):
+        if getattr(space, name, None):
+            changes[name] = suggest_int(trial, name, getattr(space, name))
+    for name in ("dropout", "learning_rate"):
+        if getattr(space, name, None):
+            changes[name] = suggest_float(trial, name, getattr(space, name))
+    return previous.replace(**changes)
+
+
+def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=2048, verbose=0))

@@ -1,0 +1,74 @@
+"""The structured family: one digit encoder shared by the top and bottom 28x28 halves, each half a 10-way
+digit distribution, and the sum distribution their exact convolution (sum_model.DigitSum). It is trained on
+the sum label alone, like every family; the digits are learned, never given."""
+
+from __future__ import annotations
+
+import weakref
+
+import keras
+import numpy as np
+
+from mnistsum.models.parts import Embedding, compile_sum_model, conv_trunk, predict, pixels_input, suggest_conv
+from mnistsum.models.specs import SumnetSpec
+from mnistsum.pairs import Pairs
+from mnistsum.sum_model import DIGIT_LAYERS, digit_sum_layer
+
+CUSTOM_OBJECTS = {"DigitSum": digit_sum_layer()}
+ENCODER = "digit_encoder"
+
+
+def build_encoder(spec: SumnetSpec) -> keras.Model:
+    """28x28x1 digit in [0, 1] -> 10 digit probabilities; its 'embedding' layer is what t-SNE maps."""
+    inputs = keras.Input(shape=(28, 28, 1), name="digit")
+    h = conv_trunk(inputs, spec)
+    outputs = keras.layers.Dense(10, activation="softmax", name="digit_probabilities")(h)
+    return keras.Model(inputs, outputs, name=ENCODER)
+
+
+def build(spec: SumnetSpec) -> keras.Model:
+    inputs, h = pixels_input()
+    h = keras.layers.Reshape((56, 28, 1), name="channel")(h)
+    top = keras.layers.Cropping2D(((0, 28), (0, 0)), name="top_half")(h)
+    bottom = keras.layers.Cropping2D(((28, 0), (0, 0)), name="bottom_half")(h)
+    encoder = build_encoder(spec)
+    # Identity layers give each half's distribution a name of its own (the encoder is called twice).
+    p_top = keras.layers.Identity(name=DIGIT_LAYERS[0])(encoder(top))
+    p_bottom = keras.layers.Identity(name=DIGIT_LAYERS[1])(encoder(bottom))
+    outputs = digit_sum_layer()(name="sum")(p_top, p_bottom)
+    return compile_sum_model(keras.Model(inputs, outputs, name="mnistsum_sumnet"), spec.learning_rate)
+
+
+def suggest(trial, space, previous: SumnetSpec | None) -> SumnetSpec:
+    return suggest_conv(trial, space, previous or SumnetSpec())
+
+
+_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def digit_views(model: keras.Model) -> keras.Model:
+    """Raw pairs -> (top digit probabilities, bottom digit probabilities). One view per model, kept, so that
+    measuring every epoch does not trace a new predict function each time."""
+    if model not in _VIEWS:
+        _VIEWS[model] = keras.Model(model.inputs, [model.get_layer(name).output for name in DIGIT_LAYERS])
+    return _VIEWS[model]
+
+
+def digits_of(pairs_x: np.ndarray) -> np.ndarray:
+    """The top digits, then the bottom digits, as the encoder takes them: (2n, 28, 28, 1) in [0, 1]."""
+    x = np.asarray(pairs_x, dtype=np.float32) / 255.0
+    return np.concatenate([x[:, :28], x[:, 28:]])[..., None]
+
+
+def embeddings(model: keras.Model, pairs: Pairs) -> dict[str, Embedding]:
+    encoder = model.get_layer(ENCODER)
+    emb = keras.Model(encoder.inputs, encoder.get_layer("embedding").output)
+    labels = np.concatenate([pairs.top_label, pairs.bottom_label]).astype(int)
+    return {"digit embedding": Embedding(predict(emb, digits_of(pairs.x)), labels, "digit")}
+
+
+def digit_accuracy(model: keras.Model, x: np.ndarray, top_label: np.ndarray, bottom_label: np.ndarray) -> float:
+    """How often the encoder names each digit right, against labels it never trained on (measurement only)."""
+    p_top, p_bottom = (np.asarray(p) for p in digit_views(model).predict(x, batch_size=2048, verbose=0))
+    right = (p_top.argmax(1) == top_label).sum() + (p_bottom.argmax(1) == bottom_label).sum()
+    return float(right / (2 * len(x)))
