@@ -13,7 +13,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parents[1]
-KEEP = ["mnistsum", "pipelines", "profiles", "sources", "dvc.yaml", "pyproject.toml", "README.md", ".gitignore"]
+KEEP = ["mnistsum", "pipelines", "profiles", "sources", "dvc.yaml", "pyproject.toml", "README.md", ".gitignore",
+        ".dvcignore"]
 
 
 def _run(cmd, cwd, env):
@@ -49,7 +50,10 @@ def test_outs_exist(repo):
                  "plots/final/base_vs_final.png", "plots/tsne/tsne_perplexity_sweep.png", "results/logreg.md",
                  "results/svm.csv", "results/forest.csv", "plots/compare/compare_accuracy.png",
                  "plots/prepare/pairs_first20.png", "plots/study1/study1_optimization_history.png",
-                 "reports/report.md", "reports/figures/base_vs_final.png"]:
+                 "reports/report.md", "reports/figures/base_vs_final.png", "models/cnn/model.keras",
+                 "models/sumnet/model.keras", "plots/sumnet/sumnet_digit_confusion.png",
+                 "plots/cnn/cnn_sum_confusion.png", "plots/learning_curve/learning_curve.png",
+                 "plots/tsne/tsne_sumnet_digit_embedding.png", "results/learning_curve.json"]:
         assert (root / path).is_file(), path
     counts = json.loads((root / "results/prepare.json").read_text())
     assert counts["sizes"] == {"train": 480, "val": 120, "test": 300}
@@ -76,6 +80,13 @@ def test_mlflow_runs(repo):
         assert len(kids) == 2, study
     champion = client.get_model_version_by_alias("mnistsum-mlp", "champion")
     assert str(champion.version) == "1"
+    for family in ("cnn", "sumnet"):
+        assert client.get_model_version_by_alias(f"mnistsum-{family}", "champion").tags["family"] == family
+    # The one name users pull holds all three families; its champion is the best of them on validation.
+    versions = client.search_model_versions("name = 'mnistsum'")
+    assert sorted(v.tags["family"] for v in versions) == ["cnn", "mlp", "sumnet"]
+    best = max(versions, key=lambda v: float(v.tags["val_accuracy"]))
+    assert client.get_model_version_by_alias("mnistsum", "champion").version == best.version
     ids = {split: hashlib.sha256((root / f"data/pairs/{split}.npz").read_bytes()).hexdigest() for split in
            ("train", "val", "test")}
     assert champion.tags["data.val_sha256"] == ids["val"]
@@ -103,7 +114,8 @@ def test_tree_is_clean_and_experiments_compare(repo):
     assert changed == ["dvc.lock", "metrics"], status
     shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env))
     metrics = shown[0]["rev"] == "workspace" and shown[0]["data"]["metrics"]
-    for stage in ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "logreg", "svm", "forest"):
+    for stage in ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet", "logreg",
+                  "svm", "forest"):
         headline = metrics[f"metrics/{stage}.json"]["data"]
         assert list(headline)[:2] == ["val_accuracy", "test_accuracy"] and "seconds" in headline, stage
     assert "class_counts" not in json.dumps(metrics)
@@ -141,11 +153,13 @@ def test_report_has_every_section_and_no_placeholder(repo):
     root, _, _ = repo
     text = (root / "reports" / "report.md").read_text()
     for heading in ("## Neural networks", "## Logistic regression", "## Support vector machine", "## Random forest",
-                    "## Combined vs sequential", "## t-SNE", "## Figures"):
+                    "## Combined vs sequential", "## t-SNE", "## Beyond the report", "## Figures"):
         assert heading in text, heading
     for stage in ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final"):
         assert f"| {stage} |" in text
     assert "n/a" not in text.split("## Logistic regression")[0]  # every NN number came from a run
+    beyond = text.split("## Beyond the report")[1].split("## Figures")[0]
+    assert "n/a" not in beyond and "| sumnet |" in beyond and "| all (the stages) |" in beyond
     assert "solver=sag C=0.1" in text and "0.2247" in text and "chosen depth" in text
     assert "TODO" not in text and "{" not in text.split("```")[2]
 

@@ -51,4 +51,4 @@ def load(path):
     objects = {}
     for name in FAMILIES:
         objects |= family(name).CUSTOM_OBJECTS
-    return keras.models.load_model(path, custom_objects=objects)
+    return keras.models.load_model(path, custom_objects=objects, compile=False)

@@ -34,7 +34,7 @@ class MlpSpec(_Spec):
 
 class ConvSpec(_Spec):
     """A VGG-style trunk: per block, `convs_per_block` 3x3 convolutions (batch norm, ReLU), then 2x2 max pooling;
-    then dropout, a dense layer of `dense` units (the embedding) and dropout again."""
+    then a dense layer of `dense` units (the embedding) and dropout."""
 
     filters: tuple[int, ...] = Field((32, 64), min_length=1)
     convs_per_block: int = Field(2, ge=1, le=3)
