@@ -1,5 +1,7 @@
 # Two entry points for a fresh machine: `make repro` and `make test`.
 PY := .venv/bin/python
+# make install TF=gpu: TensorFlow with CUDA instead of the CPU-only wheel
+TF ?= cpu
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -8,10 +10,14 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,$(TF)]'
+	@# The tests start a real PostgreSQL; install the server only where it is missing (Debian/Ubuntu).
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		(apt-get install -y -q postgresql >/dev/null 2>&1 || sudo apt-get install -y -q postgresql) || \
+		echo "warning: no PostgreSQL server found; install it (apt-get install postgresql) for the scale-out tests"
 	touch $@
 
-.PHONY: install repro test
+.PHONY: install repro test services
 install: .venv/.installed
 
 repro: .venv/.installed
@@ -19,3 +25,7 @@ repro: .venv/.installed
 
 test: .venv/.installed
 	$(PY) -m pytest -q
+
+# PostgreSQL + an MLflow tracking server on this machine, for multi-worker studies (prints the exports to use).
+services: .venv/.installed
+	$(PY) scripts/services.py start

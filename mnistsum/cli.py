@@ -91,6 +91,41 @@ def cmd_runs_diff(args: argparse.Namespace) -> None:
         print(format_diff(diff))
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Join a study stage's Optuna study as one more worker: the stage's command is read from dvc.yaml, so the
+    worker sees exactly the data, previous result and storage the stage does. Writes no outs."""
+    import shlex
+
+    from mnistsum.params import load_params
+    from mnistsum.studies import SEARCH_STAGES, run_study, stage_parser
+
+    if args.stage not in SEARCH_STAGES:
+        raise InputError(f"stage {args.stage!r}: only the study stages have workers ({', '.join(SEARCH_STAGES)})")
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(args.repo)) as repo:
+            cmd = repo.stage.collect(args.stage)[0].cmd
+    except DvcException as exc:
+        raise InputError(f"{args.repo}: cannot read stage {args.stage!r} from dvc.yaml ({exc})") from None
+    argv = shlex.split(cmd)
+    stage_args = stage_parser().parse_args(argv[argv.index("pipelines/study.py") + 1:])
+    worker_id = args.worker_id if args.worker_id is not None else _worker_id()
+    run_study(stage_args.stage, load_params(args.repo / stage_args.params), args.repo / stage_args.data,
+              args.repo / stage_args.previous if stage_args.previous else None, args.repo / stage_args.storage,
+              None, None, None, worker_id=worker_id, wait=False)
+
+
+def _worker_id() -> int:
+    """Distinct per machine and process (worker 0 is the DVC stage itself)."""
+    import hashlib
+
+    from mnistsum.tracking import this_process
+
+    return 1 + int(hashlib.sha256(this_process().encode()).hexdigest()[:8], 16) % 999_983
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from mnistsum.params import load_params
     from mnistsum.report import write_report
@@ -118,6 +153,12 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--all", action="store_true", help="show identical values too")
     diff.add_argument("--json", action="store_true", help="machine-readable output")
     diff.set_defaults(func=cmd_runs_diff)
+
+    wk = sub.add_parser("worker", help="run trials of a study stage's Optuna study (shared storage: many machines)")
+    wk.add_argument("stage", help="study1, study2, study3 or study4")
+    wk.add_argument("--worker-id", type=int, help="seeds this worker's sampler (default: from host and pid)")
+    wk.add_argument("--repo", type=Path, default=Path("."), help="the mnistsum checkout (dvc.yaml, params, data)")
+    wk.set_defaults(func=cmd_worker)
 
     rep = sub.add_parser("report", help="regenerate the study report from the tracked runs")
     rep.add_argument("--params", type=Path, default=Path("params.yaml"))

@@ -30,6 +30,11 @@ class Base(Section):
     # best version on validation across families.
     best_model_name: str = Field("mnistsum", min_length=1)
     alias: str = Field("champion", min_length=1)
+    # Optuna's storage: empty for the journal file under optuna/ (one machine); a SQLAlchemy URL such as
+    # postgresql+psycopg://user@host/db for workers on many machines. MNISTSUM_OPTUNA_STORAGE overrides it
+    # (and is where a password belongs). Never logged with its password.
+    optuna_storage: str | None = None
+    heartbeat_seconds: int = Field(30, gt=0)  # RDB storage: a trial silent 2x this long is retried elsewhere
 
 
 class Prepare(Section):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,19 +153,16 @@ def study_name(stage: str, section: Search, previous: Spec | None, data_id: str,
     return f"{stage}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-def open_study(storage_path: Path, name: str, section: Search, seed: int) -> optuna.Study:
-    storage_path.parent.mkdir(parents=True, exist_ok=True)
-    storage = JournalStorage(JournalFileBackend(str(storage_path)))
-    study = optuna.create_study(
+def open_study(storage: optuna.storages.BaseStorage, name: str, section: Search, seed: int,
+               worker_id: int = 0) -> optuna.Study:
+    """Create or join the study. Each worker's sampler is seeded from the base seed and its worker id."""
+    from mnistsum.study_storage import sampler_seed
+
+    return optuna.create_study(
         study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5),
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed(seed, worker_id), n_startup_trials=5),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=section.pruner_startup_trials,
                                            n_warmup_steps=section.pruner_warmup_epochs))
-    # Trials left RUNNING by an interrupted process will never finish: fail them and queue their params again.
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params)
-    return study
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -172,65 +170,93 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | None, storage_path: Path,
-              out_path: Path, plots_dir: Path, metrics_path: Path | None = None) -> dict:
+              out_path: Path | None, plots_dir: Path | None, metrics_path: Path | None = None, worker_id: int = 0,
+              wait: bool = True) -> dict | None:
+    """Run trials of the stage's study until it holds `n_trials` finished trials across every worker.
+
+    The DVC stage is worker 0: it waits for the other workers' running trials too, then writes its outs.
+    `mnistsum worker` runs other workers (out_path None): they run trials until the cap and write nothing."""
+    from mnistsum import study_storage
+
     section: Search = getattr(params, stage)
     seed, batch = params.base.seed, params.base.batch_size
+    url = study_storage.storage_url(params.base.optuna_storage)
+    tracking.check_reachable()  # before any work: an unreachable server fails in seconds, naming it
+    storage = study_storage.make_storage(url, storage_path, params.base.heartbeat_seconds)
     previous = read_best(previous_path) if previous_path else None
     stage_data = load_data(data_dir, section.train_fraction, seed)
     data = stage_data.arrays
     name = study_name(stage, section, previous, stage_data.identity, seed, batch)
-    study = open_study(storage_path, name, section, seed)
+    study = open_study(storage, name, section, seed, worker_id)
+    study_storage.recover(study)
     suggest = search_space(stage, params)
-    n_missing = max(0, section.n_trials - len(finished_trials(study)))
-    print(f"{stage}: study {name}, {len(finished_trials(study))} trials done, running {n_missing} more", flush=True)
-
-    parent_id = study.user_attrs.get("mlflow_parent_run_id")
-    resume = parent_id if parent_id and tracking.run_exists(parent_id) else None
+    where = study_storage.masked(url) if url else str(storage_path)
+    print(f"{stage}: study {name} in {where} (worker {worker_id}), {len(finished_trials(study))}/{section.n_trials} "
+          "trials finished", flush=True)
+    parent_id = tracking.study_parent("nn", stage, name, stage=stage,
+                                      params={"study": section.model_dump(), "study_name": name,
+                                              "previous": previous.to_dict() if previous else {},
+                                              "seed": seed, "batch_size": batch,
+                                              "storage": "rdb" if url else "journal"},
+                                      inputs=stage_data.inputs)
     started = time.perf_counter()
-    with tracking.start_run("nn", stage, stage=stage, run_id=resume,
-                            params=None if resume else {"study": section.model_dump(), "study_name": name,
-                                                        "previous": previous.to_dict() if previous else {},
-                                                        "seed": seed, "batch_size": batch}) as parent:
-        study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
-        if not resume:  # what every trial sees, so the runs table's Dataset column is filled for the study too
-            tracking.log_datasets(parent.info.run_id, stage_data.inputs)
 
-        def objective(trial: optuna.Trial) -> float:
-            cfg = suggest(trial, previous).replace(batch_norm=section.batch_norm)
-            pruning = PruneOnValAccuracy(trial)
-            label = f"trial-{trial.number:03d}"
-            with tracking.start_run("nn", label, stage=stage, parent_run_id=parent.info.run_id,
-                                    params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs},
-                                    tags={"optuna.study": name, "optuna.trial": str(trial.number)}) as child:
-                tracking.log_datasets(child.info.run_id, stage_data.inputs)
-                result = nn.train(cfg, data, section.epochs, batch, seed + trial.number, run_id=child.info.run_id,
-                                  label=f"{stage} {label}", callbacks=[pruning], resample=section.resample_pairs)
-                state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
-                tracking.log_metrics(child.info.run_id, {"final_val_accuracy": result.val_accuracy,
-                                                         "final_test_accuracy": result.test_accuracy,
-                                                         "epochs_run": result.epochs_run})
-                tracking.log_tags(child.info.run_id, {"trial_state": state})
-                trial.set_user_attr("test_accuracy", result.test_accuracy)
-                trial.set_user_attr("config", cfg.to_dict())
-                trial.set_user_attr("mlflow_run_id", child.info.run_id)
-            done = len(finished_trials(study)) + 1
-            best = max([result.val_accuracy] + [t.value for t in study.get_trials(states=(TrialState.COMPLETE,))])
-            print(f"{stage}: {label} {state.lower()} val {result.val_accuracy:.4f} "
-                  f"({done}/{section.n_trials}, best {best:.4f}, {time.perf_counter() - started:.0f}s)", flush=True)
-            if state == "PRUNED":
-                raise optuna.TrialPruned()
-            return result.val_accuracy
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr(study_storage.OWNER_ATTR, tracking.this_process())
+        if study_storage.is_surplus(study, trial, section.n_trials):
+            # Another worker holds the last places: stop without training (a failed trial is never counted).
+            trial.set_user_attr("surplus", True)
+            study.stop()
+            raise SurplusTrial(f"trial {trial.number}: the study already has {section.n_trials} trials")
+        cfg = suggest(trial, previous).replace(batch_norm=section.batch_norm)
+        pruning = PruneOnValAccuracy(trial)
+        label = f"trial-{trial.number:03d}"
+        with tracking.start_run("nn", label, stage=stage, parent_run_id=parent_id,
+                                params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs,
+                                        "worker_id": worker_id},
+                                tags={"optuna.study": name, "optuna.trial": str(trial.number)}) as child:
+            tracking.log_datasets(child.info.run_id, stage_data.inputs)
+            result = nn.train(cfg, data, section.epochs, batch, seed + trial.number, run_id=child.info.run_id,
+                              label=f"{stage} {label}", callbacks=[pruning], resample=section.resample_pairs)
+            state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
+            tracking.log_metrics(child.info.run_id, {"final_val_accuracy": result.val_accuracy,
+                                                     "final_test_accuracy": result.test_accuracy,
+                                                     "epochs_run": result.epochs_run})
+            tracking.log_tags(child.info.run_id, {"trial_state": state})
+            trial.set_user_attr("test_accuracy", result.test_accuracy)
+            trial.set_user_attr("config", cfg.to_dict())
+            trial.set_user_attr("mlflow_run_id", child.info.run_id)
+        done = len(finished_trials(study)) + 1
+        best = max([result.val_accuracy] + [t.value for t in study.get_trials(states=(TrialState.COMPLETE,))])
+        print(f"{stage}: {label} {state.lower()} val {result.val_accuracy:.4f} "
+              f"({done}/{section.n_trials}, best {best:.4f}, {time.perf_counter() - started:.0f}s)", flush=True)
+        if state == "PRUNED":
+            raise optuna.TrialPruned()
+        return result.val_accuracy
 
-        study.optimize(objective, n_trials=n_missing)
+    cap = optuna.study.MaxTrialsCallback(section.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+    def run_more() -> None:
+        if len(finished_trials(study)) < section.n_trials:
+            study.optimize(objective, callbacks=[cap], catch=(SurplusTrial,))
+
+    run_more()
+    if not wait:
+        print(f"{stage}: worker {worker_id} done; {len(finished_trials(study))}/{section.n_trials} trials finished",
+              flush=True)
+        return None
+    study_storage.wait_until_finished(study, section.n_trials, run_more, log=lambda m: print(f"{stage}: {m}",
+                                                                                             flush=True))
+    with tracking.start_run("nn", stage, stage=stage, run_id=parent_id) as parent:
         completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
         if not completed:
             raise RuntimeError(f"{stage}: no trial completed; raise n_trials or relax the pruner")
         best = study.best_trial
+        finished = finished_trials(study)
         summary = {"config": best.user_attrs["config"], "val_accuracy": best.value,
                    "test_accuracy": best.user_attrs["test_accuracy"], "source": f"{stage} trial {best.number}",
-                   "best_params": best.params, "study_name": name,
-                   "n_trials": len(finished_trials(study)),
-                   "n_pruned": sum(t.state == TrialState.PRUNED for t in study.trials)}
+                   "best_params": best.params, "study_name": name, "n_trials": len(finished),
+                   "n_pruned": sum(t.state == TrialState.PRUNED for t in finished)}
         tracking.log_params(parent.info.run_id, {f"best.{k}": v for k, v in best.params.items()})
         tracking.log_metrics(parent.info.run_id, {"best_val_accuracy": best.value,
                                                   "best_test_accuracy": best.user_attrs["test_accuracy"],
@@ -241,9 +267,41 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
     if metrics_path:
         write_metrics(metrics_path, best.value, summary["test_accuracy"], time.perf_counter() - started,
                       n_trials=summary["n_trials"], n_pruned=summary["n_pruned"],
-                      n_failed=sum(t.state == TrialState.FAIL for t in study.trials))
+                      n_failed=sum(t.state == TrialState.FAIL and not t.user_attrs.get("surplus")
+                                   for t in study.trials))
     print(f"{stage}: best trial {best.number} val {best.value:.4f} test {summary['test_accuracy']:.4f}")
     return summary
+
+
+class SurplusTrial(Exception):
+    """A trial started after the study already had its `n_trials` (another worker took the last place)."""
+
+
+def _quiet_surplus(record) -> bool:
+    # A surplus trial is bookkeeping, not an error: keep Optuna's traceback for it (and its echo) off the log.
+    text = record.getMessage()
+    return "SurplusTrial" not in text and not text.endswith("failed with value None.")
+
+
+logging.getLogger("optuna").addFilter(_quiet_surplus)
+
+
+def stage_parser() -> "argparse.ArgumentParser":
+    """The study stages' command line, shared by pipelines/study.py and `mnistsum worker` (which reads the
+    stage's command from dvc.yaml, so paths stay written once)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="One seeded, resumable Optuna study; every trial an MLflow run.")
+    parser.add_argument("stage", choices=SEARCH_STAGES)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--previous", type=Path, help="best.json of the previous study (not for study1)")
+    parser.add_argument("--storage", type=Path, required=True,
+                        help="Optuna journal file (kept between runs); unused when MNISTSUM_OPTUNA_STORAGE is set")
+    parser.add_argument("--out", type=Path, required=True, help="best configuration JSON")
+    parser.add_argument("--plots", type=Path, required=True, help="folder for Optuna's figures")
+    parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
+    return parser
 
 
 def optuna_figures(study: optuna.Study, stage: str, plots_dir: Path) -> list[Path]:

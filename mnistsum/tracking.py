@@ -67,6 +67,55 @@ def check_uri(uri: str) -> None:
         raise InputError(f"MLFLOW_TRACKING_URI={uri!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db")
 
 
+def _without_secret(uri: str) -> str:
+    """The URI with any user:password@ part removed, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None and parts.username is None:
+        return uri
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+@functools.cache
+def check_reachable(uri: str | None = None) -> None:
+    """A tracking server or database that does not answer fails within seconds, in one line naming it (never
+    its password), before a stage writes anything; MLflow's own retries would take minutes. Once per process."""
+    uri = uri or tracking_uri()
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    shown = _without_secret(uri)
+    try:
+        if scheme in ("http", "https"):
+            import requests
+
+            answer = requests.get(uri.rstrip("/") + "/health", timeout=5)
+            if answer.status_code != 200:
+                raise OSError(f"/health answered HTTP {answer.status_code}")
+        elif scheme in ("postgresql", "mysql", "mssql"):
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 5})
+            with engine.connect():
+                pass
+            engine.dispose()
+        else:
+            return
+    except Exception as exc:  # requests, OS and driver errors all mean "cannot reach it"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        for secret in {_secret(uri)} - {None, ""}:
+            reason = reason.replace(secret, "***")
+        what = "tracking server" if scheme.startswith("http") else "tracking database"
+        raise InputError(f"MLflow {what} {shown} (MLFLOW_TRACKING_URI) does not answer: {reason[:200]}; check "
+                         "that it runs and that host and port are right") from None
+
+
+def _secret(uri: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(uri).password
+
+
 def configure(read_only: bool = False) -> MlflowClient:
     """Point MLflow at the project's store and return a client.
 
@@ -82,6 +131,8 @@ def configure(read_only: bool = False) -> MlflowClient:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create the MLflow store folder for {uri}: {exc.strerror}") from None
+    else:
+        check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -167,6 +218,36 @@ def start_run(
 
 
 PROCESS_TAG = "mnistsum.process"
+STUDY_PARENT_TAG = "optuna.study_parent"
+
+
+def study_parent(experiment: str, name: str, study_name: str, stage: str, params: Mapping[str, Any],
+                 inputs: list | None = None) -> str:
+    """The one parent run of an Optuna study, shared by every worker on every machine: found by a tag that holds
+    the study's name. Made race-safely: a worker that finds none creates one, then looks again, and every
+    worker keeps the oldest; a worker whose own run lost deletes it. The parent carries no process tag, so a
+    worker's exit never marks it killed; the DVC stage closes it when the study is done."""
+    client = configure()
+    exp = experiment_id(experiment)
+
+    def parents() -> list:
+        runs = client.search_runs([exp], filter_string=f"tags.`{STUDY_PARENT_TAG}` = '{study_name}'",
+                                  max_results=100)
+        return sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
+
+    found = parents()
+    if found:
+        return found[0].info.run_id
+    tags = {**git_state(), "dvc.stage": os.environ.get("DVC_STAGE") or stage, STUDY_PARENT_TAG: study_name,
+            "mlflow.runName": name}
+    mine = client.create_run(exp, run_name=name, tags=tags).info.run_id
+    chosen = parents()[0].info.run_id
+    if chosen != mine:
+        client.delete_run(mine)
+        return chosen
+    log_params(mine, params)
+    log_datasets(mine, inputs or [])
+    return mine
 
 
 @functools.cache

@@ -60,3 +60,23 @@ def with_section(params, name: str, **changes):
     """params with some keys of one section replaced (the models are frozen)."""
     section = getattr(params, name).model_copy(update=changes)
     return params.model_copy(update={name: section})
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL cluster on a loopback port for the whole session, stopped afterwards."""
+    from mnistsum.services import start_postgres
+
+    pg = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def tracking_server(postgres, tmp_path_factory):
+    """A real `mlflow server` on PostgreSQL with proxied artifacts, on loopback."""
+    from mnistsum.services import start_tracking_server
+
+    server = start_tracking_server(postgres.create_database("mlflow"), tmp_path_factory.mktemp("artifacts"))
+    yield server
+    server.stop()

@@ -24,9 +24,11 @@ def test_study_children_history_and_resume(mlflow_store, tiny_params, tiny_data_
     out = tmp_path / "study1.json"
     first = run_study("study1", params, tiny_data_dir, None, storage, out, tmp_path / "plots")
     assert first["n_trials"] == 2 and json.loads(out.read_text())["config"]["units"]
-    parent_id = optuna.load_study(study_name=first["study_name"], storage=open_study(
-        storage, first["study_name"], params.study1, 42)._storage).user_attrs["mlflow_parent_run_id"]
     client = MlflowClient(mlflow_store)
+    parents = client.search_runs([tracking.experiment_id("nn")],
+                                 filter_string=f"tags.`{tracking.STUDY_PARENT_TAG}` = '{first['study_name']}'")
+    assert len(parents) == 1 and parents[0].info.run_name == "study1" and parents[0].info.status == "FINISHED"
+    parent_id = parents[0].info.run_id
     kids = tracking.child_runs(parent_id)
     assert [k.info.run_name for k in kids] == ["trial-000", "trial-001"]
     for kid in kids:
@@ -46,15 +48,24 @@ def test_study_children_history_and_resume(mlflow_store, tiny_params, tiny_data_
     assert "figures/study1_optimization_history.png" in artifacts
 
 
-def test_interrupted_trial_is_rerun(tiny_params, tmp_path):
-    storage = tmp_path / "s.log"
+def test_only_a_dead_process_s_trial_is_rerun(tiny_params, tmp_path):
+    """On the journal file (no heartbeat), a RUNNING trial is retried only when its owning process is gone:
+    a live worker's trial is left alone."""
+    import socket
+
+    from mnistsum import study_storage
+
+    storage = study_storage.make_storage(None, tmp_path / "s.log")
     study = open_study(storage, "s", tiny_params.study2, 42)
-    trial = study.ask()  # left RUNNING, as a killed process would leave it
-    trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+    dead, live = study.ask(), study.ask()
+    dead.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+    dead.set_user_attr(study_storage.OWNER_ATTR, f"{socket.gethostname()}:999999999:1.0")  # no such process
+    live.set_user_attr(study_storage.OWNER_ATTR, tracking.this_process())
     reopened = open_study(storage, "s", tiny_params.study2, 42)
+    study_storage.recover(reopened)
     states = [t.state for t in reopened.trials]
-    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
-    assert reopened.trials[1].system_attrs["fixed_params"] == trial.params and not finished_trials(reopened)
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING]
+    assert reopened.trials[2].system_attrs["fixed_params"] == dead.params and not finished_trials(reopened)
 
 
 def test_study_name_ignores_only_n_trials(tiny_params, monkeypatch):
@@ -98,6 +109,7 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
     import yaml
 
     from conftest import REPO
+    from mnistsum import study_storage
 
     raw = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
     raw["study1"].update(n_trials=2, epochs=40)
@@ -124,7 +136,7 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
 
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "closed 2 run(s) left RUNNING" in done.stdout  # the killed trial and its parent (then resumed)
+    assert "closed 1 run(s) left RUNNING" in done.stdout  # the killed trial; the parent is resumed and closed
     runs = client.search_runs([tracking.experiment_id("nn")])
     assert not [r for r in runs if r.info.status == "RUNNING"]
     summary = json.loads((tmp_path / "study1.json").read_text())
@@ -136,7 +148,7 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
     killed = next(r for r in kids if r.info.status == "KILLED")
     assert killed.data.tags["trial_state"] == "FAIL" and killed.info.end_time
     study = optuna.load_study(study_name=summary["study_name"], storage=open_study(
-        storage, summary["study_name"], load_params(params).study1, 42)._storage)
+        study_storage.make_storage(None, storage), summary["study_name"], load_params(params).study1, 42)._storage)
     states = sorted(t.state.name for t in study.trials)
     assert states.count("FAIL") == 1 and len(finished_trials(study)) == 2
     assert {r.data.tags["optuna.trial"] for r in kids} == {str(t.number) for t in study.trials}
