@@ -107,3 +107,13 @@ def test_the_best_model_follows_the_best_family_and_only_moves_up(mlflow_store, 
     assert np.isclose(float(champion("mnistsum-sumnet", "champion").tags["val_accuracy"]), 0.90)
     # What `mnistsum predict` loads by default is that champion.
     assert mlflow.pyfunc.load_model("models:/mnistsum@champion").metadata.run_id == holder.tags["run_id"]
+
+
+def test_a_small_set_gets_more_epochs_and_patience():
+    from mnistsum.family_stage import SmallBudget
+
+    budget = SmallBudget(min_steps=400, max_epochs=60, val_size=1000, patience=4)
+    assert budget.epochs(1000, 128) == 50 and budget.epochs(48000, 128) == 2
+    # Patience is 4 full-size epochs' worth of batches: 4 epochs at full size, 188 of 8-batch epochs at 1,000.
+    assert budget.patience_epochs(48000, 48000, 128) == 4
+    assert budget.patience_epochs(1000, 48000, 128) == 188

@@ -200,3 +200,14 @@ def test_replacing_the_mnist_file_changes_prepare(repo, mnist):
         assert "prepare:" in status and "mnist.npz" in status and "modified" in status
     finally:
         (root / "params.yaml").write_text(original)
+
+
+def test_worker_reads_its_stage_from_dvc_yaml(repo):
+    """`mnistsum worker STAGE` joins the study the stage defines (paths from dvc.yaml); on a finished study it
+    runs nothing. A stage without a study is refused in one line."""
+    root, env, _ = repo
+    out = _run(["mnistsum", "worker", "study1", "--worker-id", "3"], root, env)
+    assert "(worker 3), 2/2 trials finished" in out and "trial-" not in out
+    proc = subprocess.run(["mnistsum", "worker", "prepare"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: stage 'prepare'")
