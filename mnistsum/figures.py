@@ -63,20 +63,23 @@ def accuracy_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], titl
     return fig
 
 
-def _scatter_by_label(ax, points: np.ndarray, labels: np.ndarray, legend: bool = True) -> None:
-    cmap = plt.get_cmap("nipy_spectral")
+def _scatter_by_label(ax, points: np.ndarray, labels: np.ndarray, legend: bool = True, label_name: str = "sum") -> None:
+    # Ten digits get ten distinct qualitative colours; nineteen sums a spectrum (neighbouring sums look alike,
+    # which suits them).
+    colour = (lambda v: plt.get_cmap("tab10")(v)) if label_name == "digit" else \
+        (lambda v: plt.get_cmap("nipy_spectral")(v / 19))
     for s in np.unique(labels):
         sel = labels == s
-        ax.scatter(points[sel, 0], points[sel, 1], s=4, color=cmap(s / 19), label=str(s), alpha=0.8, linewidths=0)
+        ax.scatter(points[sel, 0], points[sel, 1], s=4, color=colour(s), label=str(s), alpha=0.8, linewidths=0)
     ax.set_xticks([])
     ax.set_yticks([])
     if legend:
-        ax.legend(title="sum", fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5), ncol=1)
+        ax.legend(title=label_name, fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5), ncol=1)
 
 
-def tsne_map(points: np.ndarray, labels: np.ndarray, title: str):
+def tsne_map(points: np.ndarray, labels: np.ndarray, title: str, label_name: str = "sum"):
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    _scatter_by_label(ax, points, labels)
+    _scatter_by_label(ax, points, labels, label_name=label_name)
     ax.set_title(title)
     fig.tight_layout()
     return fig

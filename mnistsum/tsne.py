@@ -89,7 +89,7 @@ def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, 
             path = plots_dir / f"tsne_{slug}.png"
             what = (f"{len(high)} digits of {n} test pairs, coloured by the hidden digit label" if label_name == "digit"
                     else f"{n} test pairs, coloured by sum")
-            save_figure(figures.tsne_map(pts, colour_by, f"t-SNE of the {name} ({what})"), path)
+            save_figure(figures.tsne_map(pts, colour_by, f"t-SNE of the {name} ({what})", label_name), path)
             paths.append(path)
             with tracking.start_run("tsne", name, stage="tsne", parent_run_id=parent.info.run_id,
                                     params={"space": name.split()[0], "perplexity": perplexity, "n_points": len(high),
