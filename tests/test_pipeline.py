@@ -206,6 +206,7 @@ def test_worker_reads_its_stage_from_dvc_yaml(repo):
     """`mnistsum worker STAGE` joins the study the stage defines (paths from dvc.yaml); on a finished study it
     runs nothing. A stage without a study is refused in one line."""
     root, env, _ = repo
+    _run(["dvc", "repro", "study1"], root, env)  # earlier tests may have changed the data, and so the study
     out = _run(["mnistsum", "worker", "study1", "--worker-id", "3"], root, env)
     assert "(worker 3), 2/2 trials finished" in out and "trial-" not in out
     proc = subprocess.run(["mnistsum", "worker", "prepare"], cwd=root, env=env, capture_output=True, text=True,
