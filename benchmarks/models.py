@@ -48,7 +48,7 @@ def main() -> None:
     for family in args.families:
         spec, epochs, patience, schedule = plan[family]
         epochs = min(epochs, args.epochs) if args.epochs else epochs
-        data = training_arrays(spec, pairs) if family != "mlp" else nn.Arrays.from_pairs(
+        data = training_arrays(pairs) if family != "mlp" else nn.Arrays.from_pairs(
             pairs["train"], pairs["val"], pairs["test"])
         t0 = time.perf_counter()
         result = nn.train(spec, data, epochs, params.base.batch_size, params.base.seed, label=f"bench {family}",

@@ -31,7 +31,7 @@ def main() -> None:
     spec = spec_from_dict(json.loads(args.spec))
     pairs = {split: load_split(args.data, split) for split in ("train", "val", "test")}
     t0 = time.perf_counter()
-    result = train(spec, training_arrays(spec, pairs), args.epochs, args.batch_size, args.seed, label=spec.family,
+    result = train(spec, training_arrays(pairs), args.epochs, args.batch_size, args.seed, label=spec.family,
                    patience=args.patience, schedule=args.schedule, monitors=digit_monitors(spec, pairs))
     seconds = time.perf_counter() - t0
     report, _ = evaluate(result.model, spec, pairs, 15, args.plots, spec.family)

@@ -1,4 +1,4 @@
-"""The `mnistsum` command: predict with a registered model, diff two runs, regenerate the report."""
+"""The `mnistsum` command: predict with a registered model, diff two runs, browse them, regenerate the report."""
 
 from __future__ import annotations
 
@@ -126,6 +126,24 @@ def _worker_id() -> int:
     return 1 + int(hashlib.sha256(this_process().encode()).hexdigest()[:8], 16) % 999_983
 
 
+def cmd_ui(args: argparse.Namespace) -> None:
+    """`mlflow ui` on the project's store, after opening it once: a moved or copied clone's artifact paths are
+    re-rooted first, so the UI shows this clone's figures and models."""
+    import os
+
+    from mnistsum import tracking
+
+    uri = tracking.tracking_uri()
+    if not uri.startswith("sqlite:"):
+        raise InputError(f"MLFLOW_TRACKING_URI={tracking.without_secret(uri)} is not a local store: open that "
+                         "server's page, or run mlflow ui against the database yourself")
+    tracking.configure(read_only=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
+               "--port", str(args.port)]
+    print(f"MLflow UI on http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning", flush=True)
+    os.execv(sys.executable, command)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from mnistsum.params import load_params
     from mnistsum.report import write_report
@@ -159,6 +177,11 @@ def parser() -> argparse.ArgumentParser:
     wk.add_argument("--worker-id", type=int, help="seeds this worker's sampler (default: from host and pid)")
     wk.add_argument("--repo", type=Path, default=Path("."), help="the mnistsum checkout (dvc.yaml, params, data)")
     wk.set_defaults(func=cmd_worker)
+
+    ui = sub.add_parser("ui", help="browse the runs: mlflow ui on the project's store (re-rooted if moved)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=cmd_ui)
 
     rep = sub.add_parser("report", help="regenerate the study report from the tracked runs")
     rep.add_argument("--params", type=Path, default=Path("params.yaml"))

@@ -30,7 +30,7 @@ class FamilyOutputs:
     metrics: Path
 
 
-def training_arrays(spec: Spec, pairs: dict[str, Pairs]) -> Arrays:
+def training_arrays(pairs: dict[str, Pairs]) -> Arrays:
     """Pixels and sums only: every family here trains without the digit labels the pair files keep."""
     return Arrays.sums_only(pairs["train"], pairs["val"], pairs["test"])
 
@@ -47,15 +47,6 @@ def digit_monitors(spec: Spec, pairs: dict[str, Pairs]) -> list:
                 for split, p in pairs.items() if split in ("val", "test")}
 
     return [measure]
-
-
-def unique_digits(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
-    """Each distinct MNIST digit image in the pairs once (pairs draw with replacement): images and labels."""
-    index = np.concatenate([pairs.top_index, pairs.bottom_index])
-    images = np.concatenate(pairs.digits())
-    labels = np.concatenate([pairs.top_label, pairs.bottom_label])
-    _, first = np.unique(index, return_index=True)
-    return images[first], labels[first]
 
 
 def evaluate(model, spec: Spec, pairs: dict[str, Pairs], bins: int, plots: Path, name: str) -> tuple[dict, list[Path]]:
@@ -87,7 +78,7 @@ def evaluate(model, spec: Spec, pairs: dict[str, Pairs], bins: int, plots: Path,
         for split in ("val", "test"):
             p = pairs[split]
             out[f"{split}_digit_accuracy"] = sumnet.digit_accuracy(model, p.x, p.top_label, p.bottom_label)
-        images, labels = unique_digits(test)
+        images, labels = test.unique_digits()
         encoder = model.get_layer(sumnet.ENCODER)
         pred = np.asarray(encoder.predict(images[..., None].astype(np.float32) / 255.0, batch_size=2048,
                                           verbose=0)).argmax(1)
@@ -112,7 +103,7 @@ def run_family(stage: str, params: Params, data_dir: Path, outs: FamilyOutputs) 
     seed, batch = params.base.seed, params.base.batch_size
     stage_data = load_data(data_dir, section.train_fraction, seed)
     pairs = stage_data.pairs
-    data = training_arrays(spec, pairs)
+    data = training_arrays(pairs)
     run_params = {"config": spec.to_dict(), stage: section.model_dump(exclude={"model"}), "seed": seed,
                   "batch_size": batch}
     with tracking.start_run("nn", stage, stage=stage, params=run_params, tags={"family": spec.family}) as run:

@@ -57,11 +57,8 @@ class FreshPairs(keras.utils.PyDataset):
 
     def __init__(self, pairs: Pairs, batch_size: int, seed: int):
         super().__init__()
-        index = np.concatenate([pairs.top_index, pairs.bottom_index])
-        images = np.concatenate(pairs.digits())
-        labels = np.concatenate([pairs.top_label, pairs.bottom_label]).astype(np.int64)
-        _, first = np.unique(index, return_index=True)
-        self.images, self.labels = images[first], labels[first]
+        self.images, labels = pairs.unique_digits()
+        self.labels = labels.astype(np.int64)
         self.n, self.batch_size = len(pairs), batch_size
         self.rng = np.random.default_rng(seed)
         self.on_epoch_end()

@@ -40,6 +40,13 @@ class Pairs:
         """The top and bottom 28x28 digits, undoing the stacking."""
         return self.x[:, :28, :], self.x[:, 28:, :]
 
+    def unique_digits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each distinct MNIST digit image in the pairs once (pairs draw with replacement): images and labels,
+        in the order of their MNIST index."""
+        index = np.concatenate([self.top_index, self.bottom_index])
+        _, first = np.unique(index, return_index=True)
+        return np.concatenate(self.digits())[first], np.concatenate([self.top_label, self.bottom_label])[first]
+
 
 def make_pairs(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
                pool: np.ndarray | None = None) -> Pairs:

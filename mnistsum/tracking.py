@@ -2,6 +2,10 @@
 
 Runs land in sqlite:///mlruns/mlflow.db with artifacts under mlruns/<experiment>/ unless
 MLFLOW_TRACKING_URI points elsewhere (a server, or another SQLite file in tests).
+
+MLflow's SQL store keeps every artifact location as an absolute path, so a moved or copied clone would look for
+its figures and models in the old place. Opening a local store re-roots those paths at the store's folder
+(`relocate_store`): the locations are, in effect, relative to the store and the repo around it.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def check_uri(uri: str) -> None:
         raise InputError(f"MLFLOW_TRACKING_URI={uri!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db")
 
 
-def _without_secret(uri: str) -> str:
+def without_secret(uri: str) -> str:
     """The URI with any user:password@ part removed, for messages."""
     from urllib.parse import urlsplit, urlunsplit
 
@@ -84,7 +88,7 @@ def check_reachable(uri: str | None = None) -> None:
     its password), before a stage writes anything; MLflow's own retries would take minutes. Once per process."""
     uri = uri or tracking_uri()
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
-    shown = _without_secret(uri)
+    shown = without_secret(uri)
     try:
         if scheme in ("http", "https"):
             import requests
@@ -116,6 +120,78 @@ def _secret(uri: str) -> str | None:
     return urlsplit(uri).password
 
 
+# Where MLflow 3's SQL store writes absolute artifact paths; the tests scan every table for any other.
+ARTIFACT_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                    ("logged_models", "artifact_location"), ("model_versions", "storage_location"),
+                    ("model_versions", "source"))
+
+
+def _local_path(location: str | None) -> str | None:
+    """The filesystem path of a file: URI or plain path; None for anything else (s3:, mlflow-artifacts:...)."""
+    from urllib.parse import unquote, urlsplit
+
+    if not location:
+        return None
+    if location.startswith("file:"):
+        return unquote(urlsplit(location).path)
+    return location if location.startswith("/") else None
+
+
+def _recorded_roots(db) -> set[str]:
+    """The folders this store's artifact paths were written under: our experiments live at <root>/<name>."""
+    roots = set()
+    for name, location in db.execute("SELECT name, artifact_location FROM experiments"):
+        path = _local_path(location)
+        if name in EXPERIMENTS.values() and path and path.endswith("/" + name):
+            roots.add(path[: -len(name) - 1])
+    return roots
+
+
+def _same_folder(a: str, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@functools.cache
+def relocate_store(db_path: Path) -> int:
+    """Re-root the artifact paths of a SQLite store that was moved or copied, at the store's own folder.
+
+    A no-op (one small read) where nothing moved; otherwise one transaction, so concurrent openers agree.
+    Returns how many values were rewritten."""
+    import sqlite3
+
+    folder = db_path.parent.resolve()
+    with contextlib.closing(sqlite3.connect(db_path, timeout=60, isolation_level=None)) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "experiments" not in tables or not (_recorded_roots(db) - {str(folder)}):
+            return 0
+        db.execute("BEGIN IMMEDIATE")
+        changed = 0
+        old_roots = sorted(r for r in _recorded_roots(db) - {str(folder)} if not _same_folder(r, folder))
+        for old in old_roots:
+            # Each spelling MLflow uses: a plain path, file:// + path, and the percent-encoded file URI.
+            forms = {(old, str(folder)), ("file://" + old, "file://" + str(folder)),
+                     (Path(old).as_uri(), folder.as_uri())}
+            for table, column in ARTIFACT_COLUMNS:
+                if table not in tables:
+                    continue
+                for before, after in forms:
+                    changed += db.execute(
+                        f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                        f"WHERE substr({column}, 1, ?) = ? AND "
+                        f"(length({column}) = ? OR substr({column}, ?, 1) = '/')",
+                        (after, len(before) + 1, len(before), before, len(before), len(before) + 1)).rowcount
+        db.execute("COMMIT")
+    if changed:
+        import sys
+
+        print(f"note: the MLflow store {db_path} moved from {', '.join(old_roots)}: re-rooted {changed} "
+              f"artifact paths at {folder}", file=sys.stderr)
+    return changed
+
+
 def configure(read_only: bool = False) -> MlflowClient:
     """Point MLflow at the project's store and return a client.
 
@@ -131,6 +207,9 @@ def configure(read_only: bool = False) -> MlflowClient:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create the MLflow store folder for {uri}: {exc.strerror}") from None
+        db_path = Path(uri[len("sqlite:///"):])
+        if db_path.is_file():
+            relocate_store(db_path.resolve())
     else:
         check_reachable(uri)
     mlflow.set_tracking_uri(uri)

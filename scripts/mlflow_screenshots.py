@@ -17,6 +17,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from mnistsum.tracking import relocate_store
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars", "--window-size=1600,1000", "--virtual-time-budget=60000"]
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5055)
     args = parser.parse_args()
     uri = f"sqlite:///{args.store.resolve()}"
+    relocate_store(args.store.resolve())  # a copied or moved store shows its own figures, not the old folder's
     client = MlflowClient(uri)
     nn = client.get_experiment_by_name("nn-studies")
     study = client.search_runs([nn.experiment_id], filter_string="attributes.run_name = 'study1'")[0]

@@ -60,13 +60,13 @@ def test_training_takes_no_digit_labels(tiny_splits, test_seed):
     changes nothing: the weights come out bit-identical."""
     assert "digit" not in " ".join(inspect.signature(nn.train).parameters)
     pairs = {k: tiny_splits[k] for k in ("train", "val", "test")}
-    data = training_arrays(QUICK_SUMNET, pairs)
+    data = training_arrays(pairs)
     assert data.train_pairs is None and data.val_pairs is None
     assert not any("label" in f.name for f in dataclasses.fields(data))
     rng = np.random.default_rng(0)
     scrambled = {k: dataclasses.replace(p, top_label=rng.permutation(p.top_label),
                                         bottom_label=rng.permutation(p.bottom_label)) for k, p in pairs.items()}
-    a, b = (nn.train(QUICK_SUMNET, training_arrays(QUICK_SUMNET, ps), epochs=1, batch_size=64, seed=test_seed).model
+    a, b = (nn.train(QUICK_SUMNET, training_arrays(ps), epochs=1, batch_size=64, seed=test_seed).model
             for ps in (pairs, scrambled))
     assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
 
@@ -77,7 +77,7 @@ def learned_sumnet(mnist, test_seed):
     from mnistsum.pairs import build_dataset
 
     splits = build_dataset(mnist, 5000, 1000, 0.2, seed=test_seed)
-    result = nn.train(QUICK_SUMNET, training_arrays(QUICK_SUMNET, splits), epochs=5, batch_size=64, seed=test_seed,
+    result = nn.train(QUICK_SUMNET, training_arrays(splits), epochs=5, batch_size=64, seed=test_seed,
                       schedule="cosine")
     return result, splits
 

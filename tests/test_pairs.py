@@ -18,6 +18,14 @@ def test_labels_are_sums_and_halves_are_the_sources(mnist, tiny_splits):
         assert np.array_equal(bottom, source_x[pairs.bottom_index])
 
 
+def test_unique_digits_are_each_distinct_digit_once(mnist, tiny_splits):
+    test = tiny_splits["test"]
+    images, labels = test.unique_digits()
+    indices = np.unique(np.concatenate([test.top_index, test.bottom_index]))
+    assert len(indices) < 2 * len(test)  # drawn with replacement: some digits repeat, and appear here once
+    assert np.array_equal(images, mnist.x_test[indices]) and np.array_equal(labels, mnist.y_test[indices])
+
+
 def test_shapes_dtypes_and_split_sizes(tiny_splits):
     assert {k: len(v) for k, v in tiny_splits.items()} == {"train": 800, "val": 200, "test": 300}
     train = tiny_splits["train"]

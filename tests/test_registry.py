@@ -226,3 +226,64 @@ def test_unknown_model_fails_in_one_line(mlflow_store, tiny_splits, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: cannot load model 'models:/no-such-model@champion'")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path, monkeypatch):
+    """MLflow's store keeps absolute artifact paths; a clone moved elsewhere (the old folder gone) must still
+    show its figures in the UI and load its registered model, with the repo's default store URI."""
+    import shutil
+    import sqlite3
+
+    old = tmp_path / "clone"
+    old.mkdir()
+    monkeypatch.chdir(old)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the default: sqlite:///mlruns/mlflow.db here
+    _, run_id = _register(tiny_model, 0.5, tiny_splits)
+    (old / "f.png").write_bytes(b"figure bytes")
+    tracking.log_files(run_id, [old / "f.png"])
+    moved = tmp_path / "elsewhere" / "clone2"
+    moved.parent.mkdir()
+    shutil.move(old, moved)
+    monkeypatch.chdir(moved)
+
+    def tables_naming(folder) -> list[str]:
+        with sqlite3.connect(moved / "mlruns" / "mlflow.db") as db:
+            found = []
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+                for column in [c[1] for c in db.execute(f"PRAGMA table_info({table})")]:
+                    hits = db.execute(f"SELECT count(*) FROM {table} WHERE instr(CAST({column} AS TEXT), ?) > 0",
+                                      (str(folder) + "/",)).fetchone()[0]
+                    found += [f"{table}.{column}"] * bool(hits)
+            return found
+
+    assert "runs.artifact_uri" in tables_naming(old)  # what MLflow alone would look in: a folder that is gone
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    port = _free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "mnistsum.cli", "ui", "--port", str(port)], cwd=moved, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                assert ui.poll() is None and time.time() < deadline, ui.stdout.read()[-2000:]
+                time.sleep(1)
+        figure = urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/get-artifact?path=figures/f.png&run_uuid={run_id}", timeout=30).read()
+        assert figure == b"figure bytes"
+    finally:
+        ui.terminate()
+        output = ui.communicate(timeout=30)[0]
+    assert f"moved from {old}/mlruns: re-rooted" in output
+    assert tables_naming(old) == [] and "runs.artifact_uri" in tables_naming(moved)
+
+    np.savez(moved / "x.npz", x=tiny_splits["test"].x[:3])
+    proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", "--model",
+                           "models:/mnistsum-mlp@champion", "x.npz"], cwd=moved, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:3], verbose=0)).argmax(axis=1)
+    assert [int(line.split()[2]) for line in proc.stdout.splitlines()] == expected.tolist()
