@@ -115,7 +115,14 @@ def promote(name: str, alias: str, version: str | int, val_x: np.ndarray | None 
             if val_x is None or val_y is None:
                 raise RegistryError(f"{name} v{current.version} was evaluated on other data; "
                                     "its validation pairs are needed to compare fairly")
-            theirs, how = evaluate_version(name, current.version, val_x, val_y), "champion re-evaluated on these pairs"
+            try:
+                theirs, how = evaluate_version(name, current.version, val_x, val_y), "champion re-evaluated on these pairs"
+            except ChampionUnloadable as exc:
+                # A champion nobody can load serves no one: the new version, which just loaded and scored, replaces it.
+                client.set_model_version_tag(name, mine.version, "champion_compared", str(exc))
+                client.set_registered_model_alias(name, alias, mine.version)
+                return {"promoted": True, "alias_action": f"promoted over v{current.version} ({exc})",
+                        "champion_val_accuracy": None}
             client.set_model_version_tag(name, mine.version, "champion_compared",
                                          f"v{current.version} val_accuracy {theirs:.6f} on this version's pairs")
         if my_acc > theirs:
@@ -126,8 +133,15 @@ def promote(name: str, alias: str, version: str | int, val_x: np.ndarray | None 
         return {"promoted": action.startswith("promoted"), "alias_action": action, "champion_val_accuracy": theirs}
 
 
+class ChampionUnloadable(Exception):
+    """The current champion's artifacts cannot be loaded (deleted, or written by an incompatible version)."""
+
+
 def evaluate_version(name: str, version: str | int, x: np.ndarray, y: np.ndarray) -> float:
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    except Exception as exc:  # MLflow, OS and deserialisation errors alike: it cannot be scored
+        raise ChampionUnloadable(f"v{version} could not be loaded to re-score it: {_first_line(exc)[:200]}") from None
     return float((np.asarray(model.predict(x)) == np.asarray(y)).mean())
 
 

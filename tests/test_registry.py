@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import mlflow
@@ -82,6 +83,22 @@ def test_better_model_on_other_data_is_compared_fairly(mlflow_store, tiny_model,
     # A worse claim on yet other pairs loses to the champion measured there.
     v3, _ = _register(tiny_model, truth - 0.01, tiny_splits, dict(IDS, val="z" * 64))
     assert v3["alias_action"].startswith("kept v2")
+
+
+def test_champion_that_cannot_load_is_replaced_not_a_traceback(mlflow_store, tiny_model, tiny_splits):
+    """The champion must be re-scored on the new pairs, but its artifacts are gone: the new version, which
+    loads, takes the alias, and the decision says why."""
+    import shutil
+
+    _register(tiny_model, 0.99, tiny_splits)
+    client = tracking.configure()
+    location = client.get_model_version_download_uri("mnistsum-mlp", "1")
+    assert location.startswith("file://")
+    shutil.rmtree(urllib.parse.unquote(urllib.parse.urlsplit(location).path))
+    v2, _ = _register(tiny_model, 0.10, tiny_splits, dict(IDS, val="w" * 64))
+    assert v2["alias_action"].startswith("promoted over v1 (v1 could not be loaded to re-score it: ")
+    assert int(champion("mnistsum-mlp", "champion").version) == 2
+    assert client.get_model_version("mnistsum-mlp", "2").tags["champion_compared"].startswith("v1 could not be loaded")
 
 
 def test_unreachable_registry_is_an_error_not_no_champion(monkeypatch):
