@@ -161,32 +161,40 @@ def relocate_store(db_path: Path) -> int:
     A no-op (one small read) where nothing moved; otherwise one transaction, so concurrent openers agree.
     Returns how many values were rewritten."""
     import sqlite3
+    import sys
 
     folder = db_path.parent.resolve()
-    with contextlib.closing(sqlite3.connect(db_path, timeout=60, isolation_level=None)) as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "experiments" not in tables or not (_recorded_roots(db) - {str(folder)}):
-            return 0
-        db.execute("BEGIN IMMEDIATE")
-        changed = 0
-        old_roots = sorted(r for r in _recorded_roots(db) - {str(folder)} if not _same_folder(r, folder))
-        for old in old_roots:
-            # Each spelling MLflow uses: a plain path, file:// + path, and the percent-encoded file URI.
-            forms = {(old, str(folder)), ("file://" + old, "file://" + str(folder)),
-                     (Path(old).as_uri(), folder.as_uri())}
-            for table, column in ARTIFACT_COLUMNS:
-                if table not in tables:
-                    continue
-                for before, after in forms:
-                    changed += db.execute(
-                        f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
-                        f"WHERE substr({column}, 1, ?) = ? AND "
-                        f"(length({column}) = ? OR substr({column}, ?, 1) = '/')",
-                        (after, len(before) + 1, len(before), before, len(before), len(before) + 1)).rowcount
-        db.execute("COMMIT")
-    if changed:
-        import sys
 
+    def moved_from(db) -> list[str]:
+        return sorted(r for r in _recorded_roots(db) - {str(folder)} if not _same_folder(r, folder))
+
+    changed, old_roots = 0, []
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=60, isolation_level=None)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "experiments" not in tables or not moved_from(db):
+                return 0
+            db.execute("BEGIN IMMEDIATE")
+            old_roots = moved_from(db)  # again under the write lock: another process may have re-rooted it
+            for old in old_roots:
+                # Each spelling MLflow uses: a plain path, file:// + path, and the percent-encoded file URI.
+                forms = {(old, str(folder)), ("file://" + old, "file://" + str(folder)),
+                         (Path(old).as_uri(), folder.as_uri())}
+                for table, column in ARTIFACT_COLUMNS:
+                    if table not in tables:
+                        continue
+                    for before, after in forms:
+                        changed += db.execute(
+                            f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                            f"WHERE substr({column}, 1, ?) = ? AND "
+                            f"(length({column}) = ? OR substr({column}, ?, 1) = '/')",
+                            (after, len(before) + 1, len(before), before, len(before), len(before) + 1)).rowcount
+            db.execute("COMMIT")
+    except sqlite3.Error as exc:  # a read-only copy, say: its runs still read, its artifacts point elsewhere
+        print(f"note: the MLflow store {db_path} was moved but its artifact paths could not be re-rooted: {exc}",
+              file=sys.stderr)
+        return 0
+    if changed:
         print(f"note: the MLflow store {db_path} moved from {', '.join(old_roots)}: re-rooted {changed} "
               f"artifact paths at {folder}", file=sys.stderr)
     return changed
