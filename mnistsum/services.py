@@ -24,6 +24,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_answers(url: str, process: subprocess.Popen, timeout: float, what: str) -> None:
+    """Poll `url` until it answers, failing at once if `process` (the server behind it) exits."""
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited ({process.returncode})")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(1)
+    raise RuntimeError(f"{what} did not answer {url} within {timeout:.0f} s")
+
+
 def postgres_bin(name: str) -> str:
     """A PostgreSQL server program: on PATH, or in Debian's /usr/lib/postgresql/<version>/bin."""
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
@@ -112,8 +128,6 @@ class TrackingServer:
 def start_tracking_server(backend_uri: str, artifacts: Path, port: int | None = None,
                           timeout: float = 180) -> TrackingServer:
     """`mlflow server` on loopback with proxied artifacts (clients need no shared filesystem)."""
-    import urllib.request
-
     port = port or free_port()
     mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
     env = os.environ | {"PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
@@ -122,14 +136,9 @@ def start_tracking_server(backend_uri: str, artifacts: Path, port: int | None = 
     process = subprocess.Popen([mlflow_cli, "server", "--backend-store-uri", backend_uri, "--artifacts-destination",
                                 str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"mlflow server exited ({process.returncode}); see {log.name}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return TrackingServer(process, port)
-        except OSError:
-            time.sleep(1)
-    process.kill()
-    raise RuntimeError(f"mlflow server did not answer within {timeout:.0f} s; see {log.name}")
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/health", process, timeout, f"mlflow server (log: {log.name})")
+    except RuntimeError:
+        process.kill()
+        raise
+    return TrackingServer(process, port)

@@ -209,13 +209,13 @@ def configure(read_only: bool = False) -> MlflowClient:
     check_uri(uri)
     folder = _sqlite_dir(uri)
     if folder is not None:
-        if read_only and not Path(uri[len("sqlite:///"):]).is_file():
+        db_path = Path(uri[len("sqlite:///"):])
+        if read_only and not db_path.is_file():
             raise InputError(f"no MLflow store at {uri} (run dvc repro first, or set MLFLOW_TRACKING_URI)")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create the MLflow store folder for {uri}: {exc.strerror}") from None
-        db_path = Path(uri[len("sqlite:///"):])
         if db_path.is_file():
             relocate_store(db_path.resolve())
     else:

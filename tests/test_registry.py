@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +20,7 @@ from mnistsum.cli import main as cli_main
 from mnistsum.models.specs import MlpSpec
 from mnistsum.nn import Arrays, train
 from mnistsum.registry import RegistryError, champion, log_and_register, promote
+from mnistsum.services import free_port, wait_until_answers
 
 IDS = {"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}
 
@@ -167,15 +167,9 @@ def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_pa
     assert os.path.isfile(os.path.join(model_dir, "input_example.json"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits, tmp_path):
     _register(tiny_model, 0.5, tiny_splits)
-    port = _free_port()
+    port = free_port()
     mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
     server = subprocess.Popen([mlflow_cli, "models", "serve", "-m", "models:/mnistsum-mlp@champion",
                                "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
@@ -183,14 +177,10 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
                               env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store,  # it execs uvicorn from PATH
                                                 "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read()[-2000:]
-                time.sleep(1)
+        try:
+            wait_until_answers(f"http://127.0.0.1:{port}/ping", server, 240, "mlflow models serve")
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}: {server.stderr.read()[-2000:]}")
         x = tiny_splits["test"].x[:4]
         body = json.dumps({"inputs": x.tolist()}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
@@ -276,18 +266,14 @@ def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path
     assert "runs.artifact_uri" in tables_naming(old)  # what MLflow alone would look in: a folder that is gone
 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    port = _free_port()
+    port = free_port()
     ui = subprocess.Popen([sys.executable, "-m", "mnistsum.cli", "ui", "--port", str(port)], cwd=moved, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except OSError:
-                assert ui.poll() is None and time.time() < deadline, ui.stdout.read()[-2000:]
-                time.sleep(1)
+        try:
+            wait_until_answers(f"http://127.0.0.1:{port}/health", ui, 120, "mnistsum ui")
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}: {ui.stdout.read()[-2000:]}")
         figure = urllib.request.urlopen(
             f"http://127.0.0.1:{port}/get-artifact?path=figures/f.png&run_uuid={run_id}", timeout=30).read()
         assert figure == b"figure bytes"
