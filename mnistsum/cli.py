@@ -1,23 +1,30 @@
-"""The `mnistsum` command: predict with a registered model, diff two runs, browse them, regenerate the report."""
+"""The `mnistsum` command: predict with a registered model, diff two runs, browse them, join a study as a worker."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import logging
+import os
+import shlex
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
+from mnistsum import tracking
 from mnistsum.errors import InputError, exits_cleanly
-from mnistsum.sum_model import SHAPE_TEXT, PixelError, model_input
+from mnistsum.models.served import SHAPE_TEXT, PixelError, model_input
+from mnistsum.params import load_params
+from mnistsum.tracking.diff import diff_runs, format_diff, resolve_run
+from mnistsum.tracking.registry import load_sum_model
 
 
 def read_file(path: Path) -> np.ndarray:
     """The raw array in one input file, exactly as stored: a PNG's grayscale pixels, or an .npz's `x`."""
-    import zipfile
-
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if path.suffix == ".npz":
@@ -47,7 +54,7 @@ def read_file(path: Path) -> np.ndarray:
 
 
 def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
-    """Every image of every file, checked against the one input contract (mnistsum.sum_model.model_input)
+    """Every image of every file, checked against the one input contract (mnistsum.models.served.model_input)
     file by file, so an error names the file; returns names and the images as (n, 56, 28) floats in [0, 1]
     (one form for every file, which the model's own check accepts as it is)."""
     names, arrays = [], []
@@ -64,8 +71,6 @@ def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
 def cmd_predict(args: argparse.Namespace) -> None:
     names, x = read_images(args.files)
     import_tensorflow_quietly()
-    from mnistsum.registry import load_sum_model
-
     model = load_sum_model(args.model)
     width = max(len(n) for n in names)
     if not model.has_digits:
@@ -79,13 +84,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_runs_diff(args: argparse.Namespace) -> None:
-    from mnistsum.runs import diff_runs, format_diff, resolve_run
-
     a, b = resolve_run(args.a, args.experiment), resolve_run(args.b, args.experiment)
     diff = diff_runs(a, b, show_all=args.all)
     if args.json:
-        import json
-
         print(json.dumps(diff, indent=2, sort_keys=True))
     else:
         print(format_diff(diff))
@@ -94,15 +95,15 @@ def cmd_runs_diff(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     """Join a study stage's Optuna study as one more worker: the stage's command is read from dvc.yaml, so the
     worker sees exactly the data, previous result and storage the stage does. Writes no outs."""
-    import shlex
+    # deferred: the study stage imports TensorFlow, and DVC is slow to import; other commands need neither
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
 
-    from mnistsum.params import load_params
-    from mnistsum.studies import SEARCH_STAGES, run_study, stage_parser
+    from mnistsum.search.spaces import SEARCH_STAGES
+    from mnistsum.stages import studies
 
     if args.stage not in SEARCH_STAGES:
         raise InputError(f"stage {args.stage!r}: only the study stages have workers ({', '.join(SEARCH_STAGES)})")
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     try:
         with Repo(str(args.repo)) as repo:
@@ -110,29 +111,20 @@ def cmd_worker(args: argparse.Namespace) -> None:
     except DvcException as exc:
         raise InputError(f"{args.repo}: cannot read stage {args.stage!r} from dvc.yaml ({exc})") from None
     argv = shlex.split(cmd)
-    stage_args = stage_parser().parse_args(argv[argv.index("pipelines/study.py") + 1:])
+    stage_args = studies.parser().parse_args(argv[argv.index("pipelines/study.py") + 1:])
     worker_id = args.worker_id if args.worker_id is not None else _worker_id()
-    run_study(stage_args.stage, load_params(args.repo / stage_args.params), args.repo / stage_args.data,
-              args.repo / stage_args.previous if stage_args.previous else None, args.repo / stage_args.storage,
-              None, None, None, worker_id=worker_id, wait=False)
+    studies.run(load_params(args.repo / stage_args.params), studies.paths_from(stage_args, args.repo, worker=True),
+                stage_args.stage, worker_id=worker_id)
 
 
 def _worker_id() -> int:
     """Distinct per machine and process (worker 0 is the DVC stage itself)."""
-    import hashlib
-
-    from mnistsum.tracking import this_process
-
-    return 1 + int(hashlib.sha256(this_process().encode()).hexdigest()[:8], 16) % 999_983
+    return 1 + int(hashlib.sha256(tracking.this_process().encode()).hexdigest()[:8], 16) % 999_983
 
 
 def cmd_ui(args: argparse.Namespace) -> None:
     """`mlflow ui` on the project's store, after opening it once: a moved or copied clone's artifact paths are
     re-rooted first, so the UI shows this clone's figures and models."""
-    import os
-
-    from mnistsum import tracking
-
     uri = tracking.tracking_uri()
     if not uri.startswith("sqlite:"):
         raise InputError(f"MLFLOW_TRACKING_URI={tracking.without_secret(uri)} is not a local store: open that "
@@ -142,14 +134,6 @@ def cmd_ui(args: argparse.Namespace) -> None:
                "--port", str(args.port)]
     print(f"MLflow UI on http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning", flush=True)
     os.execv(sys.executable, command)
-
-
-def cmd_report(args: argparse.Namespace) -> None:
-    from mnistsum.params import load_params
-    from mnistsum.report import write_report
-
-    path = write_report(load_params(args.params), args.out, args.plots)
-    print(f"wrote {path}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -183,23 +167,13 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=cmd_ui)
 
-    rep = sub.add_parser("report", help="regenerate the study report from the tracked runs")
-    rep.add_argument("--params", type=Path, default=Path("params.yaml"))
-    rep.add_argument("--plots", type=Path, default=Path("plots"), help="folder of the stages' figures")
-    rep.add_argument("--out", type=Path, default=Path("reports/report.md"))
-    rep.set_defaults(func=cmd_report)
     return p
 
 
 def quiet_libraries() -> None:
-    """A command-line user wants the answer or one error line, not MLflow's migration or TF's CPU chatter."""
-    import logging
-    import os
-
+    """A command-line user wants the answer or one error line, not MLflow's migration or TF's CPU chatter
+    (MLflow sets its loggers' levels on import, which happened above)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
-
-    import mlflow  # noqa: F401  (it sets its loggers' levels on import, so import it before overriding them)
-
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -207,14 +181,11 @@ def quiet_libraries() -> None:
 def import_tensorflow_quietly() -> None:
     """TensorFlow's C++ start-up banners (oneDNN, CPU features) go through absl before its log level applies,
     so TF_CPP_MIN_LOG_LEVEL cannot stop them: import it with the stderr descriptor pointed at /dev/null."""
-    import logging
-    import os
-
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import tensorflow  # noqa: F401  (deferred on purpose: this is the quiet TensorFlow import)
     finally:
         os.dup2(saved, 2)
         os.close(saved)

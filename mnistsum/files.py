@@ -12,6 +12,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from mnistsum.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
@@ -46,8 +48,6 @@ def write_metrics(path: str | Path, val_accuracy: float | None, test_accuracy: f
 
 
 def read_json(path: str | Path) -> Any:
-    from mnistsum.errors import InputError
-
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:

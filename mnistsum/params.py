@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mnistsum.errors import InputError
-from mnistsum.models.specs import FAMILIES, Activation, CnnSpec, SumnetSpec
+from mnistsum.models.specs import SPECS, Activation, AnySpec, CnnSpec, SumnetSpec
 
 
 class Section(BaseModel):
@@ -109,24 +109,33 @@ class Study4(Search):
     dropout: Range
 
 
-class Final(Section):
-    batch_norm: bool = True
-    max_epochs: int = Field(50, gt=0)
-    patience: int = Field(7, gt=0)
-    # Train on fresh combinations of the training digits each epoch (nn.FreshPairs); the report did not.
-    resample_pairs: bool = False
-    model_name: str = "mnistsum-mlp"
-    alias: str = "champion"
-
-
-class FamilyStage(Section):
-    """A convolutional family's own stage: the network, and how it trains (early stopping on validation)."""
+class Training(Section):
+    """How a registered network trains (stages.family): early stopping on validation accuracy, an optional
+    learning-rate schedule, and which training pairs it sees."""
 
     max_epochs: int = Field(gt=0)
     patience: int = Field(gt=0)
     schedule: Literal["constant", "cosine"] = "cosine"  # cosine decays over max_epochs
     train_fraction: float = Field(1.0, gt=0, le=1)
-    model_name: str = Field(min_length=1)
+    # Fresh combinations of the training digits each epoch (training.FreshPairs), labelled from the digit labels.
+    resample_pairs: bool = False
+    model_name: str = Field(min_length=1)  # the family's own registered name
+
+
+class Final(Training):
+    """The network the studies chose, with batch norm; the report trained it at a constant learning rate."""
+
+    batch_norm: bool = True
+    max_epochs: int = Field(50, gt=0)
+    patience: int = Field(7, gt=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    model_name: str = Field("mnistsum-mlp", min_length=1)
+
+
+class FamilyStage(Training):
+    """A family's own stage: the network (any registered family's spec) and how it trains."""
+
+    model: AnySpec
 
 
 class CnnStage(FamilyStage):
@@ -142,10 +151,18 @@ class LearningCurve(Section):
     more epochs, so that every point trains for at least `min_steps` batches, up to `max_epochs`."""
 
     train_sizes: tuple[int, ...] = Field(min_length=1)
-    families: tuple[Literal[FAMILIES], ...] = FAMILIES  # type: ignore[valid-type]
+    families: tuple[str, ...] = ("mlp", "cnn", "sumnet")  # any registered family with a stage of its own
     min_steps: int = Field(2000, gt=0)
     max_epochs: int = Field(30, gt=0)
     val_size: int = Field(2000, gt=0)  # validation pairs for early stopping (a fixed seeded subset)
+
+    @field_validator("families")
+    @classmethod
+    def _known(cls, families: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in families if f not in SPECS]
+        if unknown:
+            raise ValueError(f"unknown families {unknown}; expected some of {', '.join(SPECS)}")
+        return families
 
 
 class Tsne(Section):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mnistsum.errors import exits_cleanly
 from mnistsum.params import load_params
-from mnistsum.studies import run_base
+from mnistsum.stages import base_mlp
 
 
 @exits_cleanly
@@ -14,9 +14,9 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True, help="folder with train/val/test .npz")
     parser.add_argument("--out", type=Path, required=True, help="folder for best.json, history.json, accuracy.png")
-    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     args = parser.parse_args()
-    run_base(load_params(args.params), args.data, args.out, args.metrics)
+    base_mlp.run(load_params(args.params), base_mlp.Paths(args.data, args.out, args.metrics))
 
 
 if __name__ == "__main__":

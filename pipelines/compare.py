@@ -3,21 +3,21 @@
 import argparse
 from pathlib import Path
 
-from mnistsum.compare import run_compare
 from mnistsum.errors import exits_cleanly
 from mnistsum.params import load_params
+from mnistsum.stages import compare
 
 
 @exits_cleanly
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--plots", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="folder with train/val/test .npz")
+    parser.add_argument("--plots", type=Path, required=True, help="folder for the figures")
     parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     parser.add_argument("--summary", type=Path, required=True, help="every size's scores (JSON)")
     args = parser.parse_args()
-    run_compare(load_params(args.params), args.data, args.plots, args.metrics, args.summary)
+    compare.run(load_params(args.params), compare.Paths(args.data, args.plots, args.metrics, args.summary))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mnistsum.errors import exits_cleanly
 from mnistsum.params import load_params
-from mnistsum.prepare import run_prepare
+from mnistsum.stages import prepare
 
 
 @exits_cleanly
@@ -16,7 +16,7 @@ def main() -> None:
     parser.add_argument("--summary", type=Path, required=True, help="sizes, class counts and content hash (JSON)")
     parser.add_argument("--plots", type=Path, required=True, help="folder for the figures")
     args = parser.parse_args()
-    run_prepare(load_params(args.params), args.data, args.summary, args.plots)
+    prepare.run(load_params(args.params), prepare.Paths(args.data, args.summary, args.plots))
 
 
 if __name__ == "__main__":

@@ -8,14 +8,13 @@ trials, and the stage writes its outs once all of them have finished.
 
 from mnistsum.errors import exits_cleanly
 from mnistsum.params import load_params
-from mnistsum.studies import run_study, stage_parser
+from mnistsum.stages import studies
 
 
 @exits_cleanly
 def main() -> None:
-    args = stage_parser().parse_args()
-    run_study(args.stage, load_params(args.params), args.data, args.previous, args.storage, args.out, args.plots,
-              args.metrics)
+    args = studies.parser().parse_args()
+    studies.run(load_params(args.params), studies.paths_from(args), args.stage)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import keras
 
-from mnistsum.models.parts import Embedding, compile_sum_model, conv_trunk, pixels_input, predict, suggest_conv
+from mnistsum.data.pairs import N_CLASSES, Pairs
+from mnistsum.models.parts import Embedding, compile_sum_model, conv_trunk, pixels_input, predict
+from mnistsum.models.served import model_input
 from mnistsum.models.specs import CnnSpec
-from mnistsum.pairs import N_CLASSES, Pairs
-from mnistsum.sum_model import model_input
 
 CUSTOM_OBJECTS: dict = {}
 
@@ -19,9 +19,6 @@ def build(spec: CnnSpec) -> keras.Model:
     outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="sum")(h)
     return compile_sum_model(keras.Model(inputs, outputs, name="mnistsum_cnn"), spec.learning_rate)
 
-
-def suggest(trial, space, previous: CnnSpec | None) -> CnnSpec:
-    return suggest_conv(trial, space, previous or CnnSpec())
 
 
 def embeddings(model: keras.Model, pairs: Pairs) -> dict[str, Embedding]:

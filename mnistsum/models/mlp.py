@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import keras
 
+from mnistsum.data.pairs import N_CLASSES, Pairs
 from mnistsum.models.parts import Embedding, compile_sum_model, pixels_input, predict, suggest_float, suggest_units
+from mnistsum.models.served import model_input
 from mnistsum.models.specs import MlpSpec
-from mnistsum.pairs import N_CLASSES, Pairs
-from mnistsum.sum_model import model_input
 
 CUSTOM_OBJECTS: dict = {}
 EMBEDDING_LAYER = "embedding"  # the last hidden layer, which t-SNE maps

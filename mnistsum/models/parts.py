@@ -67,21 +67,5 @@ def suggest_units(trial, layers, units) -> tuple[int, ...]:
     return tuple(suggest_int(trial, f"units_l{i}", units) for i in range(n))
 
 
-def suggest_conv(trial, space, previous: ConvSpec) -> dict:
-    """The convolutional families' space: width of the first block (later blocks double it), dense units,
-    dropout and learning rate; anything the space leaves out keeps `previous`'s value."""
-    changes = {}
-    if getattr(space, "first_filters", None):
-        first = suggest_int(trial, "first_filters", space.first_filters)
-        changes["filters"] = tuple(first * 2 ** b for b in range(len(previous.filters)))
-    for name in ("dense",):
-        if getattr(space, name, None):
-            changes[name] = suggest_int(trial, name, getattr(space, name))
-    for name in ("dropout", "learning_rate"):
-        if getattr(space, name, None):
-            changes[name] = suggest_float(trial, name, getattr(space, name))
-    return previous.replace(**changes)
-
-
 def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=2048, verbose=0))

@@ -1,18 +1,22 @@
 """The families' specs: frozen, typed, and told apart by `family`. No Keras here, so params.yaml validates
-without importing TensorFlow."""
+without importing TensorFlow. A family registers its spec class (`register_spec`); `spec_from_dict` and the
+`AnySpec` field type find it by its `family` value."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny
 
-FAMILIES = ("mlp", "cnn", "sumnet")
 Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu"]
 
 
-class _Spec(BaseModel):
+class BaseSpec(BaseModel):
+    """What every family's spec has: its `family` name (a Literal default in each subclass). Every family also
+    has a `learning_rate` (training reads it), declared in its own field order."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    family: str
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -21,7 +25,7 @@ class _Spec(BaseModel):
         return type(self).model_validate({**self.to_dict(), **changes})
 
 
-class MlpSpec(_Spec):
+class MlpSpec(BaseSpec):
     """Dense layers on the flattened 56x28 pixels (the report's network)."""
 
     family: Literal["mlp"] = "mlp"
@@ -32,7 +36,7 @@ class MlpSpec(_Spec):
     batch_norm: bool = False
 
 
-class ConvSpec(_Spec):
+class ConvSpec(BaseSpec):
     """A VGG-style trunk: per block, `convs_per_block` 3x3 convolutions (batch norm, ReLU), then 2x2 max pooling;
     then a dense layer of `dense` units (the embedding) and dropout."""
 
@@ -59,9 +63,31 @@ class SumnetSpec(ConvSpec):
     family: Literal["sumnet"] = "sumnet"
 
 
-Spec = Annotated[Union[MlpSpec, CnnSpec, SumnetSpec], Field(discriminator="family")]
-_ADAPTER = TypeAdapter(Spec)
+SPECS: dict[str, type[BaseSpec]] = {}
 
 
-def spec_from_dict(data: dict[str, Any]) -> Spec:
-    return _ADAPTER.validate_python(data)
+def register_spec(cls: type[BaseSpec]) -> type[BaseSpec]:
+    """Make a spec class known by its `family` default, so params and saved configs can name it."""
+    SPECS[cls.model_fields["family"].default] = cls
+    return cls
+
+
+for _cls in (MlpSpec, CnnSpec, SumnetSpec):
+    register_spec(_cls)
+
+
+def spec_from_dict(data: Any) -> BaseSpec:
+    """The spec of the family `data['family']` names, validated; a spec passes through."""
+    if isinstance(data, BaseSpec):
+        return data
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a mapping with a 'family' key, got {type(data).__name__}")
+    name = data.get("family")
+    if name not in SPECS:
+        raise ValueError(f"unknown model family {name!r}; expected one of {', '.join(SPECS)}")
+    return SPECS[name].model_validate(data)
+
+
+# A params field holding any registered family's spec; dumped with its own family's fields.
+AnySpec = Annotated[BaseSpec, SerializeAsAny(), BeforeValidator(spec_from_dict)]
+Spec = BaseSpec  # the type every spec-taking function names

@@ -1,18 +1,23 @@
 """The structured family: one digit encoder shared by the top and bottom 28x28 halves, each half a 10-way
-digit distribution, and the sum distribution their exact convolution (sum_model.DigitSum). It is trained on
+digit distribution, and the sum distribution their exact convolution (served.DigitSum). It is trained on
 the sum label alone, like every family; the digits are learned, never given."""
 
 from __future__ import annotations
 
 import weakref
+from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
-from mnistsum.models.parts import Embedding, compile_sum_model, conv_trunk, predict, pixels_input, suggest_conv
+from mnistsum import figures
+from mnistsum.data.pairs import Pairs
+from mnistsum.files import save_figure
+from mnistsum.metrics import confusion
+from mnistsum.models.parts import Embedding, compile_sum_model, conv_trunk, pixels_input, predict
+from mnistsum.models.served import DIGIT_LAYERS, digit_sum_layer
 from mnistsum.models.specs import SumnetSpec
-from mnistsum.pairs import Pairs
-from mnistsum.sum_model import DIGIT_LAYERS, digit_sum_layer
 
 CUSTOM_OBJECTS = {"DigitSum": digit_sum_layer()}
 ENCODER = "digit_encoder"
@@ -38,9 +43,6 @@ def build(spec: SumnetSpec) -> keras.Model:
     outputs = digit_sum_layer()(name="sum")(p_top, p_bottom)
     return compile_sum_model(keras.Model(inputs, outputs, name="mnistsum_sumnet"), spec.learning_rate)
 
-
-def suggest(trial, space, previous: SumnetSpec | None) -> SumnetSpec:
-    return suggest_conv(trial, space, previous or SumnetSpec())
 
 
 _VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -72,3 +74,23 @@ def digit_accuracy(model: keras.Model, x: np.ndarray, top_label: np.ndarray, bot
     p_top, p_bottom = (np.asarray(p) for p in digit_views(model).predict(x, batch_size=2048, verbose=0))
     right = (p_top.argmax(1) == top_label).sum() + (p_bottom.argmax(1) == bottom_label).sum()
     return float(right / (2 * len(x)))
+
+
+def measures(model: keras.Model, pairs: dict[str, Pairs]) -> dict[str, float]:
+    """Digit accuracy on each split's pairs, against the hidden digit labels: the family interface's hook, run
+    every epoch (validation and test) and at the end. A measurement, never fed to the loss."""
+    return {f"{split}_digit_accuracy": digit_accuracy(model, p.x, p.top_label, p.bottom_label)
+            for split, p in pairs.items()}
+
+
+def report(model: keras.Model, test: Pairs, plots: Path, name: str) -> tuple[dict[str, Any], list[Path]]:
+    """The encoder alone on the distinct MNIST test digits of the test pairs: accuracy and confusion matrix."""
+    images, labels = test.unique_digits()
+    encoder = model.get_layer(ENCODER)
+    pred = predict(encoder, images[..., None].astype(np.float32) / 255.0).argmax(1)
+    path = plots / f"{name}_digit_confusion.png"
+    save_figure(figures.confusion_matrix(
+        confusion(labels, pred, 10),
+        f"{name}: the encoder on {len(labels):,} distinct MNIST test digits (never trained on digit labels)",
+        label="digit"), path)
+    return {"mnist_test_digit_accuracy": float((pred == labels).mean()), "mnist_test_digits": int(len(labels))}, [path]

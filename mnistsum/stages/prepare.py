@@ -1,17 +1,25 @@
-"""The `prepare` stage: MNIST in, train/val/test pairs, class counts and exploration figures out."""
+"""Stage `prepare` (report section 2): MNIST in, train/val/test pairs, class counts and exploration figures out."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mnistsum import figures, tracking
+from mnistsum.data.mnist import load_mnist
+from mnistsum.data.pairs import build_dataset, class_counts, content_hash, save_pairs
 from mnistsum.files import save_figure, write_json
-from mnistsum.mnist import load_mnist
-from mnistsum.pairs import build_dataset, class_counts, content_hash, save_pairs
 from mnistsum.params import Params
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path  # folder for train/val/test .npz
+    summary: Path  # sizes, class counts and content hash (JSON)
+    plots: Path
 
 
 def exploration_figures(mnist, splits, plots_dir: Path) -> list[Path]:
@@ -37,7 +45,8 @@ def exploration_figures(mnist, splits, plots_dir: Path) -> list[Path]:
     return paths
 
 
-def run_prepare(params: Params, data_dir: Path, summary_path: Path, plots_dir: Path) -> dict:
+def run(params: Params, paths: Paths) -> dict:
+    data_dir, summary_path, plots_dir = paths.data, paths.summary, paths.plots
     started = time.perf_counter()
     p = params.prepare
     mnist = load_mnist(params.base.mnist_path)

@@ -1,18 +1,29 @@
-"""`mnistsum report`: the study report's results regenerated from the tracked MLflow runs, each beside the
-number the original report gives (those references are quotations of the report, kept here on purpose)."""
+"""Stage `report`: the study report's results regenerated from the tracked MLflow runs, each beside the number
+the original report gives (those references are quotations of the report, kept here on purpose).
+
+It reads only what it declares: each stage's summary file records the MLflow run id of the run it made, and
+the report looks those runs up by id, so after a `dvc exp run` it reports the workspace's runs, never the
+newest run of a name."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlflow.exceptions import MlflowException
+
 from mnistsum import tracking
 from mnistsum.errors import InputError
-from mnistsum.files import write_text
+from mnistsum.files import read_json, write_text
 from mnistsum.params import Params
 
-# Test accuracies quoted from the study report (../shared/seeds/000_a08971a1192ecfd9.txt).
+# The stages whose runs the report reads, each through the summary file its stage writes (the run_id in it).
+STAGES = ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet",
+          "learning_curve", "tsne", "logreg", "svm", "forest", "compare")
+
+# Test accuracies quoted from the study report (M1 Machine Learning Coursework Report, H. Rezk, 2024).
 REPORT_NN = {"base_mlp": 0.7009, "study1": 0.9081, "activation": 0.9079, "study2": 0.9132, "study3": 0.9210,
              "study4": 0.9219, "final": 0.9300}
 REPORT_ACTIVATION = {"relu": 0.9079, "sigmoid": 0.8413, "tanh": 0.8688}
@@ -43,15 +54,29 @@ FIGURES = ["final/base_vs_final.png", "tsne/tsne_perplexity_sweep.png", "tsne/ts
 PUBLISHED_ADDITION = {"DeepProbLog": 0.972, "NeurASP": 0.973, "A-NeSI": 0.977, "Scallop": 0.978, "DeepStochLog": 0.979}
 
 
-def _latest(experiment: str, name: str):
+@dataclass(frozen=True)
+class Paths:
+    summaries: dict[str, Path]  # stage -> the summary JSON holding its run_id
+    plots: Path  # the stages' figures
+    out: Path  # reports/report.md (figures are copied beside it)
+
+
+def read_runs(summaries: dict[str, Path]) -> dict[str, Any]:
+    """Each stage's MLflow run, by the run id its summary file records."""
+    missing = [s for s in STAGES if s not in summaries]
+    if missing:
+        raise InputError(f"report: no summary file given for stages {missing}")
     client = tracking.configure(read_only=True)
-    found = client.get_experiment_by_name(tracking.EXPERIMENTS[experiment])
-    runs = client.search_runs([found.experiment_id], filter_string=f"attributes.run_name = '{name}'",
-                              order_by=["attributes.start_time DESC"], max_results=1) if found else []
-    if not runs:
-        raise InputError(f"no MLflow run named {name!r} in experiment {tracking.EXPERIMENTS[experiment]!r} "
-                         f"at {tracking.tracking_uri()} (run: dvc repro)")
-    return runs[0]
+    runs = {}
+    for stage, path in summaries.items():
+        run_id = read_json(path).get("run_id")
+        if not run_id:
+            raise InputError(f"{path}: no run_id (re-run the stage that writes it: dvc repro {stage})")
+        try:
+            runs[stage] = client.get_run(run_id)
+        except MlflowException:
+            raise InputError(f"{path}: run {run_id} is not in the MLflow store at {tracking.tracking_uri()}") from None
+    return runs
 
 
 def _fmt(v: Any) -> str:
@@ -65,15 +90,15 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
             *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows], ""]
 
 
-def nn_section() -> list[str]:
+def nn_section(runs: dict[str, Any]) -> list[str]:
     rows = []
     for stage in REPORT_NN:
-        run = _latest("nn", stage)
+        run = runs[stage]
         m = run.data.metrics
         val = m.get("best_val_accuracy", m.get("final_val_accuracy"))
         test = m.get("best_test_accuracy", m.get("final_test_accuracy"))
         rows.append([stage, val, test, REPORT_NN[stage], run.info.run_id[:8]])
-    act = _latest("nn", "activation")
+    act = runs["activation"]
     act_rows = [[k.info.run_name.split("=")[1], k.data.metrics.get("final_test_accuracy"),
                  REPORT_ACTIVATION.get(k.info.run_name.split("=")[1])] for k in tracking.child_runs(act.info.run_id)]
     return ["## Neural networks (report sections 3.1-3.3)", "",
@@ -86,8 +111,8 @@ def nn_section() -> list[str]:
                      for r, k in zip(act_rows, tracking.child_runs(act.info.run_id))])]
 
 
-def _grid_section(stage: str, title: str, reference: dict[str, float], extra: list[str]) -> list[str]:
-    parent = _latest("baselines", stage)
+def _grid_section(runs: dict[str, Any], stage: str, title: str, reference: dict[str, float], extra: list[str]) -> list[str]:
+    parent = runs[stage]
     m = parent.data.metrics
     if "train_pairs" in m:
         default_n = int(m.get("default_train_pairs", m["train_pairs"]))
@@ -105,17 +130,17 @@ def _grid_section(stage: str, title: str, reference: dict[str, float], extra: li
             *_table(["part", "point", "train", "val", "test", "report test", "converged", "overfit"], rows)]
 
 
-def beyond_section() -> list[str]:
+def beyond_section(runs: dict[str, Any]) -> list[str]:
     """MLP vs CNN vs sumnet, each as its stage trained it, and the learning curve across training sizes."""
     rows = []
     for family, stage in (("mlp", "final"), ("cnn", "cnn"), ("sumnet", "sumnet")):
-        m = _latest("nn", stage).data.metrics
+        m = runs[stage].data.metrics
         digits = m.get("final_mnist_test_digit_accuracy")
         rows.append([family, m.get("final_val_accuracy"), m.get("final_test_accuracy"),
                      digits if digits is not None else "-", m.get("final_test_ece", m.get("test_ece")),
                      _seconds(m.get("train_seconds")), _rate(m.get("pairs_per_second")),
                      _count(m.get("parameters"))])
-    curve = _latest("nn", "learning_curve")
+    curve = runs["learning_curve"]
     points: dict[int, dict[str, float]] = {}
     for k in tracking.child_runs(curve.info.run_id):
         points.setdefault(int(k.data.params["train_pairs"]), {})[k.data.params["family"]] = \
@@ -149,13 +174,15 @@ def _count(v: float | None) -> str:
     return "n/a" if v is None else f"{int(v):,}"
 
 
-def write_report(params: Params, out: Path, plots_dir: Path = Path("plots")) -> Path:
-    forest = _latest("baselines", "forest").data
-    tsne_parent = _latest("tsne", "tsne")
+def run(params: Params, paths: Paths) -> Path:
+    out, plots_dir = paths.out, paths.plots
+    runs = read_runs(paths.summaries)
+    forest = runs["forest"].data
+    tsne_parent = runs["tsne"]
     tsne_rows = [[k.info.run_name, k.data.metrics.get("knn_accuracy"), k.data.metrics.get("trustworthiness")]
                  for k in tracking.child_runs(tsne_parent.info.run_id)]
     compare_rows = []
-    for k in tracking.child_runs(_latest("compare", "compare").info.run_id):
+    for k in tracking.child_runs(runs["compare"].info.run_id):
         m = k.data.metrics
         compare_rows.append([int(k.data.params["train_pairs"]), m.get("combined.accuracy"),
                              m.get("sequential_argmax.accuracy"), m.get("sequential_convolved.accuracy"),
@@ -169,11 +196,11 @@ def write_report(params: Params, out: Path, plots_dir: Path = Path("plots")) -> 
              "'report' columns quote the original study report.", "",
              "Params profile these runs used (the sections that set the scale):", "", "```",
              *[f"{k}: {v}" for k, v in profile.items()], "```", "",
-             *nn_section(),
-             *_grid_section("logreg", "Logistic regression (report Figures 13-14)", REPORT_LOGREG, []),
-             *_grid_section("svm", "Support vector machine (report Figure 15)", REPORT_SVM,
+             *nn_section(runs),
+             *_grid_section(runs, "logreg", "Logistic regression (report Figures 13-14)", REPORT_LOGREG, []),
+             *_grid_section(runs, "svm", "Support vector machine (report Figure 15)", REPORT_SVM,
                             [f"Points whose train-validation gap exceeds {params.svm.overfit_gap:.0%} are flagged overfit.", ""]),
-             *_grid_section("forest", "Random forest (report Figures 16-17)", REPORT_FOREST,
+             *_grid_section(runs, "forest", "Random forest (report Figures 16-17)", REPORT_FOREST,
                             [f"Overfitting depths (train-validation gap > {params.forest.overfit_gap:.0%}): "
                              f"{forest.tags.get('overfitting_depths')}; chosen depth "
                              f"{int(forest.metrics['chosen_depth'])} (report: 8) with test accuracy "
@@ -186,7 +213,7 @@ def write_report(params: Params, out: Path, plots_dir: Path = Path("plots")) -> 
              "## t-SNE (report section 4)", "",
              *_table(["map", "kNN accuracy of the sum (2-D)", "trustworthiness"], tsne_rows),
              "The report judged the maps by eye (clusters in the embedding, none in the input).", "",
-             *beyond_section(),
+             *beyond_section(runs),
              "## Figures", ""]
     fig_dir = out.parent / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

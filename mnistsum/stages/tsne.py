@@ -1,21 +1,33 @@
-"""t-SNE of the final network's embedding against the raw input, scored so maps can be compared by number:
+"""Stage `tsne` (report section 4): t-SNE of the final network's embedding against the raw input, scored so maps can be compared by number:
 kNN accuracy of the sum label inside the 2-D map (k=5, held-out half) and scikit-learn's trustworthiness."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.manifold import trustworthiness
+from openTSNE import TSNE as OpenTSNE
+from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 
-from mnistsum import figures, tracking
+from mnistsum import figures, models, tracking
+from mnistsum.data.pairs import load_split, split_ids
 from mnistsum.errors import InputError
 from mnistsum.files import save_figure, write_json, write_metrics
-from mnistsum.pairs import load_split, split_ids
 from mnistsum.params import Params
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path
+    model: Path  # the final network's .keras file
+    sumnet: Path | None  # the sumnet's .keras file: adds a map of its digit embedding
+    plots: Path
+    metrics: Path  # headline metrics JSON
+    summary: Path  # every map's scores (JSON)
 
 
 def tsne_2d(x: np.ndarray, perplexity: float, seed: int, pca_components: int, implementation: str) -> np.ndarray:
@@ -23,11 +35,7 @@ def tsne_2d(x: np.ndarray, perplexity: float, seed: int, pca_components: int, im
     n_comp = min(pca_components, x.shape[1], len(x))
     x = PCA(n_components=n_comp, random_state=seed).fit_transform(x) if x.shape[1] > n_comp else x
     if implementation == "opentsne":
-        from openTSNE import TSNE as OpenTSNE
-
         return np.asarray(OpenTSNE(perplexity=perplexity, random_state=seed, n_jobs=2, verbose=False).fit(x))
-    from sklearn.manifold import TSNE
-
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, n_jobs=2).fit_transform(x)
 
 
@@ -45,12 +53,11 @@ def score_map(high: np.ndarray, points: np.ndarray, labels: np.ndarray, k: int, 
             "trustworthiness": float(trustworthiness(high, points, n_neighbors=k))}
 
 
-def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, metrics_path: Path,
-             summary_path: Path, sumnet_path: Path | None = None) -> dict:
+def run(params: Params, paths: Paths) -> dict:
     """Maps of the final MLP's embedding (a perplexity sweep, against the raw input, and the pairs of one sum),
-    and, with `sumnet_path`, of the sumnet encoder's digit embedding coloured by the hidden digit labels."""
-    from mnistsum import models
-
+    and, with a sumnet, of its encoder's digit embedding coloured by the hidden digit labels."""
+    data_dir, model_path, sumnet_path = paths.data, paths.model, paths.sumnet
+    plots_dir, metrics_path, summary_path = paths.plots, paths.metrics, paths.summary
     p, seed = params.tsne, params.base.seed
     test = load_split(data_dir, "test")
     n = min(p.sample_size, len(test))
@@ -114,7 +121,7 @@ def run_tsne(params: Params, data_dir: Path, model_path: Path, plots_dir: Path, 
         tracking.log_metrics(parent.info.run_id, {"seconds": time.perf_counter() - started,
                                                   f"pair_knn_accuracy_sum{p.pair_sum}": pair_stats["knn_accuracy"],
                                                   f"pair_chance_sum{p.pair_sum}": pair_stats["chance"]})
-    result = {"maps": scores, "pair_separation": pair_stats, "n_points": n,
+    result = {"maps": scores, "pair_separation": pair_stats, "n_points": n, "run_id": parent.info.run_id,
               "seconds": time.perf_counter() - started}
     write_json(summary_path, result)
     headline = {"embedding_knn_accuracy": scores[f"embedding p={p.pair_perplexity:g}"]["knn_accuracy"],

@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import optuna
+import sqlalchemy
+import sqlalchemy.exc
+from optuna.storages import JournalStorage
+from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from mnistsum.errors import InputError
+from mnistsum.tracking.orphans import process_alive
 
 ENV = "MNISTSUM_OPTUNA_STORAGE"
 OWNER_ATTR = "mnistsum.process"
@@ -39,8 +47,6 @@ def storage_url(param: str | None = None) -> str | None:
 def masked(url: str) -> str:
     """The URL with its password replaced by ***, for every message and tag."""
     try:
-        from sqlalchemy.engine import make_url
-
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not even parseable: show the scheme only
         return url.split("://", 1)[0] + "://***"
@@ -58,8 +64,6 @@ def _engine_kwargs(url: str) -> dict:
 def check_database(url: str) -> None:
     """Connect once, so a wrong URL or a database that does not answer fails at once with one line."""
     try:
-        import sqlalchemy
-
         engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
         with engine.connect():
             pass
@@ -76,8 +80,6 @@ def check_database(url: str) -> None:
 
 def _password(url: str) -> str | None:
     try:
-        from sqlalchemy.engine import make_url
-
         return make_url(url).password
     except Exception:
         return None
@@ -85,15 +87,8 @@ def _password(url: str) -> str | None:
 
 def make_storage(url: str | None, journal_path: Path, heartbeat_seconds: int = 30) -> optuna.storages.BaseStorage:
     if url is None:
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
         journal_path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(journal_path)))
-    import warnings
-
-    import sqlalchemy.exc
-
     check_database(url)
     for attempt in range(10):
         try:
@@ -117,16 +112,12 @@ def sampler_seed(seed: int, worker_id: int) -> int:
 
 
 def has_heartbeat(study: optuna.Study) -> bool:
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
     return is_heartbeat_enabled(study._storage)
 
 
 def retry_dead_owners(study: optuna.Study) -> list[int]:
     """Journal storage only (no heartbeat): fail and re-queue each RUNNING trial whose owning process is gone
     from this machine. Trials of live processes, or of processes on other machines, are left alone."""
-    from mnistsum.tracking import process_alive
-
     retried = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get(OWNER_ATTR)

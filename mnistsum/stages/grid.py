@@ -1,0 +1,204 @@
+"""What the report's classical baselines share (stages `logreg`, `svm`, `forest`): flattened pixels, grid
+points fitted in parallel, one MLflow child run per point under the stage's parent, and the tables.
+
+Grid points are fitted in parallel worker processes (the estimators here are single-threaded) and logged
+to MLflow from the main process as they finish, one child run per point under the stage's parent run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from joblib import Parallel, delayed
+from pydantic import BaseModel
+from sklearn.exceptions import ConvergenceWarning
+
+from mnistsum import figures, tracking
+from mnistsum.data.pairs import Pairs, load_split, split_ids
+from mnistsum.files import save_figure, write_json, write_metrics, write_text
+from mnistsum.params import Params
+
+
+@dataclass
+class Split:
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass
+class Data:
+    train: Split
+    val: Split
+    test: Split
+    inputs: list = field(default_factory=list)  # MLflow dataset inputs: what every point of this data saw
+
+
+def _subset(pairs: Pairs, n: int, seed: int) -> tuple[Split, str]:
+    """A seeded subset of n pairs (all of them if n covers them), and how it was taken ("" for all)."""
+    how = ""
+    if n < len(pairs):
+        pairs = pairs.take(np.sort(np.random.default_rng(seed).permutation(len(pairs))[:n]))
+        how = f"{n} seed {seed}"
+    return Split(pairs.flat(), pairs.y.astype(np.int64)), how
+
+
+def load_data(data_dir: Path, train_fraction: float, seed: int, eval_size: int | None = None) -> Data:
+    """Flattened [0, 1] pixels; a seeded fraction of training pairs, and optionally capped val/test sets."""
+    train = load_split(data_dir, "train")
+    val, test = load_split(data_dir, "val"), load_split(data_dir, "test")
+    cap = eval_size or max(len(val), len(test))
+    splits = {"train": _subset(train, max(1, int(len(train) * train_fraction)), seed),
+              "val": _subset(val, cap, seed + 1), "test": _subset(test, cap, seed + 2)}
+    inputs = tracking.pair_inputs(data_dir, split_ids(data_dir), {k: (v.x, v.y) for k, (v, _) in splits.items()},
+                                  {k: how for k, (_, how) in splits.items() if how})
+    return Data(splits["train"][0], splits["val"][0], splits["test"][0], inputs)
+
+
+@dataclass(frozen=True)
+class Point:
+    part: str  # which study of the stage: default, grid, max_iter, depth, tuned ...
+    label: str  # child run name, e.g. "solver=sag C=0.1"
+    params: dict[str, Any]
+
+
+def fit_point(make: Callable[..., Any], point: Point, data: Data, train_eval: int) -> dict[str, Any]:
+    """Fit one estimator and measure it; convergence warnings are recorded, not silenced."""
+    est = make(**point.params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(data.train.x, data.train.y)
+        fit_s = time.perf_counter() - t0
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    # Scoring the whole training set is as slow as fitting for kernel methods; a fixed slice estimates it.
+    tr = slice(0, min(train_eval, len(data.train.y)))
+    t0 = time.perf_counter()
+    test_acc = float((est.predict(data.test.x) == data.test.y).mean())
+    predict_s = time.perf_counter() - t0
+    row = {"part": point.part, "label": point.label, **point.params,
+           "train_accuracy": float((est.predict(data.train.x[tr]) == data.train.y[tr]).mean()),
+           "val_accuracy": float((est.predict(data.val.x) == data.val.y).mean()),
+           "test_accuracy": test_acc, "fit_seconds": fit_s, "predict_seconds": predict_s}
+    n_iter = getattr(est, "n_iter_", None)
+    if n_iter is not None:
+        row["n_iter"] = int(np.max(n_iter))
+        row["converged"] = converged
+        if not converged:
+            row["warning"] = str(next(w.message for w in caught if issubclass(w.category, ConvergenceWarning)))
+    return row
+
+
+def run_grid(make: Callable[..., Any], points: list[Point], data: Data, parent_run_id: str, stage: str,
+             n_jobs: int, train_eval: int, on_row: Callable[[dict], None] | None = None) -> list[dict]:
+    """Fit every point (in parallel), log each as a child run as it finishes, print progress."""
+    started = time.perf_counter()
+    rows: list[dict] = []
+    by_label = {p.label: p for p in points}
+    jobs = (delayed(fit_point)(make, p, data, train_eval) for p in points)
+    for row in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+        if on_row:
+            on_row(row)
+        rows.append(row)
+        point = by_label[row["label"]]
+        params = {"part": point.part, **point.params}
+        metrics = {k: row[k] for k in ("train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds",
+                                       "predict_seconds", "n_iter") if k in row}
+        tags = {"part": row["part"]}
+        if "converged" in row:
+            tags["converged"] = str(row["converged"]).lower()
+        if "warning" in row:
+            tags["convergence_warning"] = row["warning"][:500]
+        if "overfit" in row:
+            tags["overfit"] = str(row["overfit"]).lower()
+        with tracking.start_run("baselines", row["label"], stage=stage, parent_run_id=parent_run_id,
+                                params=params, tags=tags) as child:
+            tracking.log_metrics(child.info.run_id, metrics)
+            tracking.log_datasets(child.info.run_id, data.inputs)
+        best = max(rows, key=lambda r: r["val_accuracy"])
+        print(f"{stage}: point {len(rows)}/{len(points)} {row['label']}: val {row['val_accuracy']:.4f} "
+              f"test {row['test_accuracy']:.4f} ({row['fit_seconds']:.1f}s fit) | elapsed "
+              f"{time.perf_counter() - started:.0f}s, best val {best['val_accuracy']:.4f} ({best['label']})", flush=True)
+    order = {p.label: i for i, p in enumerate(points)}
+    return sorted(rows, key=lambda r: order[r["label"]])
+
+
+COLUMNS = ("part", "label", "train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds", "predict_seconds",
+           "n_iter", "converged", "overfit")
+
+
+def write_tables(rows: list[dict], csv_path: Path, md_path: Path, title: str) -> None:
+    """One row per grid point, as CSV for tools and Markdown laid out like the report's tables."""
+    param_cols = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in COLUMNS and k != "warning"]
+    cols = ["part", "label", *param_cols, *[c for c in COLUMNS[2:] if any(c in r for r in rows)]]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(csv_path, buf.getvalue())
+
+    def fmt(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+    lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    write_text(md_path, "\n".join(lines) + "\n")
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path
+    table: Path  # the results table: its .csv and .md are written
+    summary: Path  # the whole summary (results/, JSON)
+    metrics: Path  # headline numbers (DVC metrics)
+    plots: Path
+
+
+def stage_run(stage: str, params: Params, section: BaseModel,
+              body: Callable[[str], tuple[list[dict], dict, list[Path]]], paths: Paths, title: str,
+              headline: tuple[str, str] = ("best_val_accuracy", "best_test_accuracy")) -> dict:
+    """The stage's parent run around `body` (which fits the grid), then its tables, summary and DVC metrics;
+    `headline` names the summary's (val, test) keys of what the stage chose."""
+    table_csv, table_md = paths.table.with_suffix(".csv"), paths.table.with_suffix(".md")
+    started = time.perf_counter()
+    with tracking.start_run("baselines", stage, stage=stage,
+                            params={stage: section.model_dump(), "seed": params.base.seed}) as parent:
+        rid = parent.info.run_id
+        rows, summary, figs = body(rid)
+        summary["seconds"] = time.perf_counter() - started
+        summary["n_points"] = len(rows)
+        summary["run_id"] = rid
+        write_tables(rows, table_csv, table_md, title)
+        write_json(paths.summary, summary)
+        val, test = headline
+        write_metrics(paths.metrics, summary[val], summary[test], summary["seconds"],
+                      default_test_accuracy=summary["default_test_accuracy"], n_points=len(rows))
+        tracking.log_metrics(rid, {k: v for k, v in summary.items() if isinstance(v, (int, float))
+                                   and not isinstance(v, bool)})
+        tracking.log_tags(rid, {k: v for k, v in summary.items() if isinstance(v, str) and k != "run_id"})
+        tracking.log_files(rid, [table_csv, table_md], folder="tables")
+        tracking.log_files(rid, figs)
+    print(f"{stage}: {len(rows)} points in {summary['seconds']:.0f}s")
+    return summary
+
+
+def best_of(rows: list[dict], part: str) -> dict:
+    return max((r for r in rows if r["part"] == part), key=lambda r: r["val_accuracy"])
+
+
+def curve_figure(rows: list[dict], x: str, group: str, title: str, path: Path) -> Path:
+    groups = sorted({str(r[group]) for r in rows})
+    xs = sorted({r[x] for r in rows})
+    curves = {}
+    for g in groups:
+        for split in ("val", "test"):
+            by_x = {r[x]: r[f"{split}_accuracy"] for r in rows if str(r[group]) == g}
+            curves[f"{g} {split}"] = [by_x.get(v, np.nan) for v in xs]
+    save_figure(figures.lines_log_x(xs, curves, x, "accuracy", title), path)
+    return path

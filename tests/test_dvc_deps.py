@@ -1,0 +1,113 @@
+"""dvc.yaml lists exactly the library files each stage's script imports, transitively within mnistsum, plus the
+family modules its params select (families are loaded by name, so no import names them)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mnistsum.params import Params, load_params
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "mnistsum"
+
+
+def module_file(module: str) -> Path | None:
+    """The file of a mnistsum module (a package's __init__.py), or None for anything outside mnistsum."""
+    if module != PACKAGE and not module.startswith(PACKAGE + "."):
+        return None
+    base = REPO / Path(*module.split("."))
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports (at any depth of the file, deferred imports included), with the packages
+    Python imports on the way (importing a.b.c runs a/__init__.py and a/b/__init__.py)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from a.b import c` imports a.b, and a.b.c when c is a submodule.
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            found |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return found
+
+
+def closure(files: list[Path]) -> set[Path]:
+    """The mnistsum files these files import, transitively (the files themselves included if in mnistsum)."""
+    seen: set[Path] = set()
+    todo = list(files)
+    while todo:
+        path = todo.pop()
+        for module in imported_modules(path):
+            target = module_file(module)
+            if target is not None and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen | {f for f in files if PACKAGE in f.relative_to(REPO).parts[:1]}
+
+
+def families_selected(stage: str, params: Params) -> set[str]:
+    """The families a stage loads by name, as its params select them."""
+    mlp = {"base_mlp", "activation", "study1", "study2", "study3", "study4", "final"}
+    if stage in mlp:
+        return {"mlp"}
+    section = getattr(params, stage, None)
+    if section is not None and hasattr(section, "model"):  # a family's own stage
+        return {section.model.family}
+    if stage == "learning_curve":
+        return set(params.learning_curve.families)
+    if stage == "tsne":  # the final MLP's and the sumnet's saved models
+        return {"mlp", params.sumnet.model.family}
+    if stage == "compare":
+        return {params.sumnet.model.family} if params.compare.sumnet else set()
+    return set()
+
+
+def expected_deps(stage: str, script: Path, params: Params) -> set[str]:
+    families = [REPO / "mnistsum" / "models" / f"{f}.py" for f in families_selected(stage, params)]
+    return {str(p.relative_to(REPO)) for p in closure([script, *families])}
+
+
+def stages() -> dict[str, dict]:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def script_of(stage: dict) -> Path:
+    words = stage["cmd"].split()
+    return REPO / next(w for w in words if w.startswith("pipelines/"))
+
+
+@pytest.mark.parametrize("name", list(stages()))
+def test_stage_depends_on_exactly_the_library_files_it_imports(name):
+    stage = stages()[name]
+    params = load_params(REPO / "params.yaml")
+    script = script_of(stage)
+    declared = {d for d in stage["deps"] if d.startswith(f"{PACKAGE}/") or d == PACKAGE}
+    expected = expected_deps(name, script, params)
+    missing, extra = sorted(expected - declared), sorted(declared - expected)
+    assert not missing and not extra, f"dvc.yaml stage {name}: missing {missing}, extra {extra}"
+    assert str(script.relative_to(REPO)) in stage["deps"], f"{name} does not depend on its script"
+
+
+def test_every_stage_has_a_script_in_pipelines():
+    for name, stage in stages().items():
+        assert script_of(stage).is_file(), name
+
+
+if __name__ == "__main__":  # prints each stage's library deps, for editing dvc.yaml
+    p = load_params(REPO / "params.yaml")
+    for stage_name, stage in stages().items():
+        deps = sorted(expected_deps(stage_name, script_of(stage), p))
+        print(f"{stage_name}: {len(deps)}", " ".join(deps), file=sys.stdout)
