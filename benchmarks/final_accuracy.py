@@ -10,9 +10,10 @@ import argparse
 import time
 from pathlib import Path
 
+from mnistsum.data.splits import load_data
+from mnistsum.models import read_spec
 from mnistsum.models.specs import MlpSpec
-from mnistsum.nn import train
-from mnistsum.studies import load_arrays, read_best
+from mnistsum.training import train, training_arrays
 
 # The report's final network (sections 3.2-3.3).
 REPORT = MlpSpec(units=(253, 219, 112, 198, 215), activation="relu", dropout=0.0856, learning_rate=0.00099)
@@ -27,8 +28,8 @@ def main() -> None:
     parser.add_argument("--fixed", action="store_true", help="train on the fixed pairs file, as the report did")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    cfg = (read_best(args.config) if args.config else REPORT).replace(batch_norm=True)
-    data = load_arrays(args.data, 1.0, args.seed)
+    cfg = (read_spec(args.config) if args.config else REPORT).replace(batch_norm=True)
+    data = training_arrays(load_data(args.data, 1.0, args.seed).pairs, resample=True)
     t0 = time.perf_counter()
     r = train(cfg, data, args.max_epochs, 128, args.seed, label="bench", patience=args.patience,
               resample=not args.fixed)

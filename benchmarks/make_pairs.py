@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from mnistsum.mnist import load_mnist
-from mnistsum.pairs import make_pairs, make_pairs_loop
+from mnistsum.data.mnist import load_mnist
+from mnistsum.data.pairs import make_pairs, make_pairs_loop
 
 
 def best_of(fn, repeats):

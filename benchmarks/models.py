@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistsum import nn
-from mnistsum.family_stage import digit_monitors, evaluate, training_arrays
+from mnistsum import models, training
+from mnistsum.data.pairs import load_split
 from mnistsum.models.specs import MlpSpec
-from mnistsum.pairs import load_split
 from mnistsum.params import load_params
+from mnistsum.stages.family import evaluate
+from mnistsum.training import training_arrays
 
 
 def main() -> None:
@@ -48,18 +49,18 @@ def main() -> None:
     for family in args.families:
         spec, epochs, patience, schedule = plan[family]
         epochs = min(epochs, args.epochs) if args.epochs else epochs
-        data = training_arrays(pairs) if family != "mlp" else nn.Arrays.from_pairs(
-            pairs["train"], pairs["val"], pairs["test"])
+        resample = family == "mlp" and params.final.resample_pairs
+        data = training_arrays(pairs, resample)
         t0 = time.perf_counter()
-        result = nn.train(spec, data, epochs, params.base.batch_size, params.base.seed, label=f"bench {family}",
-                          patience=patience, schedule=schedule, resample=family == "mlp" and params.final.resample_pairs,
-                          monitors=digit_monitors(spec, pairs))
+        result = training.train(spec, data, epochs, params.base.batch_size, params.base.seed, label=f"bench {family}",
+                                patience=patience, schedule=schedule, resample=resample,
+                                monitors=[lambda m: models.measures(m, {"val": pairs["val"], "test": pairs["test"]})])
         seconds = time.perf_counter() - t0
-        report, _ = evaluate(result.model, spec, pairs, params.compare.ece_bins, Path("/tmp/mnistsum-bench"), family)
+        report, _ = evaluate(result.model, pairs, params.compare.ece_bins, Path("/tmp/mnistsum-bench"), family)
         rows.append({"family": family, "test_accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy,
                      "digit_accuracy": report.get("mnist_test_digit_accuracy"), "epochs_run": result.epochs_run,
                      "seconds_per_epoch": float(np.median(result.history["epoch_seconds"])),
-                     "train_seconds": seconds, "pairs_per_second": nn.pairs_per_second(result.model, pairs["test"].x),
+                     "train_seconds": seconds, "pairs_per_second": training.pairs_per_second(result.model, pairs["test"].x),
                      "parameters": int(result.model.count_params())})
     print(f"\ndevice: {device}; {len(pairs['train']):,} training pairs, {len(pairs['test']):,} test pairs\n")
     print("| family | test sum acc | test digit acc | epochs | s/epoch (median) | training s | pairs/s inference | parameters |")

@@ -11,7 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
-from mnistsum.baselines import Point, fit_point, load_data
+from mnistsum.stages.grid import Point, fit_point, load_data
 
 POINTS = [  # (name, estimator, params, train fraction, report test accuracy)
     ("logreg default", LogisticRegression, {}, 1.0, 0.2204),

@@ -11,10 +11,11 @@ import json
 import time
 from pathlib import Path
 
-from mnistsum.family_stage import digit_monitors, evaluate, training_arrays
+from mnistsum import models
+from mnistsum.data.pairs import load_split
 from mnistsum.models import spec_from_dict
-from mnistsum.nn import train
-from mnistsum.pairs import load_split
+from mnistsum.stages.family import evaluate
+from mnistsum.training import train, training_arrays
 
 
 def main() -> None:
@@ -32,9 +33,9 @@ def main() -> None:
     pairs = {split: load_split(args.data, split) for split in ("train", "val", "test")}
     t0 = time.perf_counter()
     result = train(spec, training_arrays(pairs), args.epochs, args.batch_size, args.seed, label=spec.family,
-                   patience=args.patience, schedule=args.schedule, monitors=digit_monitors(spec, pairs))
+                   patience=args.patience, schedule=args.schedule, monitors=[lambda m: models.measures(m, {"val": pairs["val"], "test": pairs["test"]})])
     seconds = time.perf_counter() - t0
-    report, _ = evaluate(result.model, spec, pairs, 15, args.plots, spec.family)
+    report, _ = evaluate(result.model, pairs, 15, args.plots, spec.family)
     print(json.dumps({"spec": spec.to_dict(), "epochs": args.epochs, "schedule": args.schedule,
                       "epochs_run": result.epochs_run, "train_seconds": round(seconds), **report}, indent=1))
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistsum import models
-from mnistsum.pairs import load_split
-from mnistsum.tsne import score_map, tsne_2d
+from mnistsum.data.pairs import load_split
+from mnistsum.stages.tsne import score_map, tsne_2d
 
 
 def main() -> None:

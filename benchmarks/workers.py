@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from mnistsum import study_storage
+from mnistsum.search import storage as study_storage
 from mnistsum.services import start_postgres
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -53,6 +53,13 @@ class Arrays:
         return cls(train.x, train.y.astype(np.int64), val.x, val.y.astype(np.int64), test.x, test.y.astype(np.int64))
 
 
+def training_arrays(pairs: dict[str, Pairs], resample: bool = False) -> Arrays:
+    """What a network trains on: pixels and sums only, unless it draws fresh pairs each epoch (resample), which
+    needs the training digits' labels to label the new pairs."""
+    make = Arrays.from_pairs if resample else Arrays.sums_only
+    return make(pairs["train"], pairs["val"], pairs["test"])
+
+
 class FreshPairs(keras.utils.PyDataset):
     """Training pairs drawn anew each epoch from the training pairs' own digit images.
 
@@ -239,11 +246,11 @@ def fit_at_size(spec: Spec, pairs: dict[str, Pairs], n: int, budget: SmallBudget
                 run_id: str | None, label: str) -> dict[str, Any]:
     """Train spec's family on the first n training pairs (sum labels only) and score it on the whole test set.
     Returns accuracies, the test sum probabilities (`_proba`) and the family's own measures on test."""
-    train = pairs["train"].head(n)
+    subset = pairs["train"].head(n)
     val = pairs["val"]
     if budget.val_size < len(val):
         val = val.take(np.sort(np.random.default_rng(seed).choice(len(val), budget.val_size, replace=False)))
-    data = Arrays.sums_only(train, val, pairs["test"])
+    data = Arrays.sums_only(subset, val, pairs["test"])
     epochs = budget.epochs(n, batch_size)
     t0 = time.perf_counter()
     result = train(spec, data, epochs, batch_size, seed, run_id=run_id, label=label,

@@ -11,8 +11,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
-from mnistsum.mnist import load_mnist  # noqa: E402
-from mnistsum.pairs import build_dataset, save_pairs  # noqa: E402
+from mnistsum.data.mnist import load_mnist  # noqa: E402
+from mnistsum.data.pairs import build_dataset, save_pairs  # noqa: E402
 from mnistsum.params import load_params  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

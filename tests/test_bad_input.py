@@ -14,8 +14,8 @@ from PIL import Image
 
 from mnistsum.cli import main as cli_main
 from mnistsum.models.specs import MlpSpec
-from mnistsum.nn import Arrays, train
-from mnistsum.sum_model import PixelError, model_input
+from mnistsum.training import Arrays, train
+from mnistsum.models.served import PixelError, model_input
 
 GOOD = np.zeros((2, 56, 28), np.uint8)
 
@@ -92,7 +92,7 @@ def test_pixel_contract_refuses_without_casting():
 
 def _register_tiny(splits, seed):
     from mnistsum import tracking
-    from mnistsum.registry import log_and_register
+    from mnistsum.tracking.registry import log_and_register
 
     data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
     model = train(MlpSpec(units=(32,)), data, epochs=1, batch_size=128, seed=seed).model

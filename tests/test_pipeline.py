@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -136,6 +137,28 @@ def test_tree_is_clean_and_experiments_compare(repo):
         _run(["dvc", "checkout", "--force"], root, env)
 
 
+def test_editing_a_module_changes_only_the_stages_that_read_it(repo):
+    """dvc.yaml's per-stage library deps, through the real DVC: a comment appended to a module makes exactly the
+    stages that import it (or load it by name) out of date."""
+    root, env, _ = repo
+    assert json.loads(_run(["dvc", "status", "--json"], root, env) or "{}") == {}
+    neural = {"base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet",
+              "learning_curve", "tsne"}
+    changed = {}
+    for rel in ("mnistsum/stages/forest.py", "mnistsum/models/sumnet.py", "mnistsum/metrics.py"):
+        original = (root / rel).read_text()
+        try:
+            (root / rel).write_text(original + "# a comment\n")
+            changed[rel] = set(json.loads(_run(["dvc", "status", "--json"], root, env)))
+        finally:
+            (root / rel).write_text(original)
+    assert changed["mnistsum/stages/forest.py"] == {"forest"}
+    assert changed["mnistsum/models/sumnet.py"] == {"sumnet", "learning_curve", "tsne", "compare"}
+    assert {"final", "cnn", "sumnet", "compare"} <= changed["mnistsum/metrics.py"]
+    assert not changed["mnistsum/metrics.py"] & {"study1", "forest", "logreg", "svm", "prepare"}
+    assert not changed["mnistsum/stages/forest.py"] & neural
+
+
 def test_second_repro_is_a_noop_and_param_change_reruns_prepare(repo):
     root, env, _ = repo
     assert "Data and pipelines are up to date." in _run(["dvc", "repro"], root, env)
@@ -182,8 +205,6 @@ def test_misspelled_section_fails_at_once(repo):
 
 def test_replacing_the_mnist_file_changes_prepare(repo, mnist):
     """prepare depends on the content of the file at base.mnist_path, not on its name."""
-    import numpy as np
-
     root, env, _ = repo
     original = (root / "params.yaml").read_text()
     try:

@@ -20,7 +20,7 @@ from mnistsum.files import atomic_path, save_figure, write_json, write_metrics
 from mnistsum.models.specs import Spec
 from mnistsum.params import FamilyStage, Params, Training
 from mnistsum.tracking import registry
-from mnistsum.training import Arrays, TrainResult
+from mnistsum.training import TrainResult
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def train_evaluate_register(stage: str, spec: Spec, section: Training, params: P
     started = time.perf_counter()
     seed, batch = params.base.seed, params.base.batch_size
     pairs = stage_data.pairs
-    data = Arrays.from_pairs(pairs["train"], pairs["val"], pairs["test"])
+    data = training.training_arrays(pairs, section.resample_pairs)
     run_params = {"config": spec.to_dict(), stage: section.model_dump(exclude={"model"}), "seed": seed,
                   "batch_size": batch}
     with tracking.start_run("nn", stage, stage=stage, params=run_params, tags={"family": spec.family}) as run:

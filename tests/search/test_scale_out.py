@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -22,7 +23,7 @@ WORKER = """
 import sys
 from pathlib import Path
 from mnistsum.params import load_params
-from mnistsum.studies import run_study
+from mnistsum.search.study import run_study
 params, data, storage, worker = sys.argv[1:5]
 run_study("study1", load_params(params), Path(data), None, Path(storage), None, None, None,
           worker_id=int(worker), wait=False)
@@ -159,8 +160,6 @@ def test_unreachable_database_or_server_fails_fast_in_one_line(tiny_data_dir, tm
         assert not out.exists()
     # The predicting command too.
     np_file = tmp_path / "x.npz"
-    import numpy as np
-
     np.savez(np_file, x=np.zeros((1, 56, 28), np.uint8))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed}"}
     proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", str(np_file)], env=env,

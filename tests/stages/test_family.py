@@ -1,4 +1,5 @@
-"""The cnn and sumnet stages, the learning curve, and the one cross-family name users pull."""
+"""The family stages (cnn, sumnet, and a family plugged in from outside), the learning curve, and the one
+cross-family name users pull."""
 
 import json
 
@@ -6,9 +7,11 @@ import mlflow
 import numpy as np
 import pytest
 
-from mnistsum import tracking
-from mnistsum.family_stage import FamilyOutputs, run_family, run_learning_curve
-from mnistsum.registry import champion, log_and_register
+from mnistsum import models, tracking
+from mnistsum.models.specs import MlpSpec
+from mnistsum.stages import family, learning_curve
+from mnistsum.tracking.registry import champion, log_and_register
+from mnistsum.training import SmallBudget
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +23,9 @@ def stage_runs(tiny_params, tiny_data_dir, tmp_path_factory):
     mp.setenv("MLFLOW_TRACKING_URI", uri)
     outs = {}
     for stage in ("cnn", "sumnet"):
-        outs[stage] = FamilyOutputs(root / "models" / stage, root / "plots" / stage, root / "metrics" / f"{stage}.json")
-        run_family(stage, tiny_params, tiny_data_dir, outs[stage])
+        outs[stage] = family.Paths(tiny_data_dir, root / "models" / stage, root / "plots" / stage,
+                                   root / "metrics" / f"{stage}.json")
+        family.run(tiny_params, outs[stage], stage)
     yield root, outs, uri
     mp.undo()
 
@@ -31,7 +35,7 @@ def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkey
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     client = tracking.configure()
     for stage, name in (("cnn", "mnistsum-cnn"), ("sumnet", "mnistsum-sumnet")):
-        best = json.loads((outs[stage].folder / "best.json").read_text())
+        best = json.loads((outs[stage].out / "best.json").read_text())
         run = client.get_run(best["run_id"])
         assert run.info.status == "FINISHED" and run.data.tags["family"] == stage
         assert run.data.tags["mlflow.runName"] == stage and run.data.tags["dvc.stage"] == stage
@@ -43,12 +47,12 @@ def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkey
         figures = {f.path for f in client.list_artifacts(run.info.run_id, "figures")}
         assert f"figures/{stage}_sum_confusion.png" in figures and f"figures/{stage}_reliability.png" in figures
         assert int(champion(name, "champion").version) == 1
-        assert (outs[stage].folder / "model.keras").is_file()
+        assert (outs[stage].out / "model.keras").is_file()
         metrics = json.loads(outs[stage].metrics.read_text())
         assert list(metrics)[:3] == ["val_accuracy", "test_accuracy", "seconds"]
-    sumnet_run = client.get_run(json.loads((outs["sumnet"].folder / "best.json").read_text())["run_id"])
+    sumnet_run = client.get_run(json.loads((outs["sumnet"].out / "best.json").read_text())["run_id"])
     digits = client.get_metric_history(sumnet_run.info.run_id, "val_digit_accuracy")
-    assert len(digits) == json.loads((outs["sumnet"].folder / "best.json").read_text())["epochs_run"]
+    assert len(digits) == json.loads((outs["sumnet"].out / "best.json").read_text())["epochs_run"]
     assert "figures/sumnet_digit_confusion.png" in {f.path for f in client.list_artifacts(sumnet_run.info.run_id,
                                                                                            "figures")}
     # Both registered under the one name users pull too; its champion is whichever was better on validation.
@@ -63,12 +67,11 @@ def test_learning_curve_runs_every_family_at_every_size(stage_runs, tiny_params,
     root, outs, uri = stage_runs
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     final = tmp_path / "final.json"
-    final.write_text(json.dumps({"config": {"family": "mlp", "units": [16]}, "val_accuracy": 0.2,
-                                 "test_accuracy": 0.2, "run_id": "r"}))
-    out = run_learning_curve(tiny_params, tiny_data_dir, final,
-                             {"mlp": final, "cnn": outs["cnn"].folder / "best.json",
-                              "sumnet": outs["sumnet"].folder / "best.json"},
-                             tmp_path / "plots", tmp_path / "metrics.json", tmp_path / "summary.json")
+    final.write_text(json.dumps({"config": {"family": "mlp", "units": [16]}, "family": "mlp", "val_accuracy": 0.2,
+                                 "test_accuracy": 0.2, "run_id": "r", "patience": 2}))
+    out = learning_curve.run(tiny_params, learning_curve.Paths(
+        tiny_data_dir, (final, outs["cnn"].out / "best.json", outs["sumnet"].out / "best.json"),
+        tmp_path / "plots", tmp_path / "metrics.json", tmp_path / "summary.json"))
     sizes = tiny_params.learning_curve.train_sizes
     trained = [(p["family"], p["n"]) for p in out["points"] if not p.get("stage_run")]
     assert sorted(trained) == sorted((f, n) for f in ("mlp", "cnn", "sumnet") for n in sizes)
@@ -90,9 +93,6 @@ def _register(family: str, val: float, model, splits):
 
 
 def test_the_best_model_follows_the_best_family_and_only_moves_up(mlflow_store, tiny_splits):
-    from mnistsum import models
-    from mnistsum.models.specs import MlpSpec
-
     model = models.build(MlpSpec(units=(8,)))  # the decision reads the tags; any model will do
     steps = [("mlp", 0.50, "mlp"), ("sumnet", 0.90, "sumnet"), ("cnn", 0.70, "sumnet"), ("mlp", 0.85, "sumnet"),
              ("cnn", 0.95, "cnn")]
@@ -110,8 +110,6 @@ def test_the_best_model_follows_the_best_family_and_only_moves_up(mlflow_store, 
 
 
 def test_a_small_set_gets_more_epochs_and_patience():
-    from mnistsum.family_stage import SmallBudget
-
     budget = SmallBudget(min_steps=400, max_epochs=60, val_size=1000, patience=4)
     assert budget.epochs(1000, 128) == 50 and budget.epochs(48000, 128) == 2
     # Patience is 4 full-size epochs' worth of batches: 4 epochs at full size, 188 of 8-batch epochs at 1,000.

@@ -1,16 +1,24 @@
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 
 import optuna
+import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import with_section
-from mnistsum import tracking
+from conftest import REPO, with_section
+from mnistsum import tracking, training
 from mnistsum.params import load_params
-from mnistsum.studies import finished_trials, open_study, run_base, run_study, study_name
+from mnistsum.search import storage as study_storage
+from mnistsum.search.study import finished_trials, open_study, run_study, study_name
+from mnistsum.stages import base_mlp
 
 
 def test_base_logs_history_per_epoch(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
-    summary = run_base(tiny_params, tiny_data_dir, tmp_path / "base", tmp_path / "m.json")
+    summary = base_mlp.run(tiny_params, base_mlp.Paths(tiny_data_dir, tmp_path / "base", tmp_path / "m.json"))
     history = json.loads((tmp_path / "base" / "history.json").read_text())
     assert set(history) >= {"accuracy", "val_accuracy", "test_accuracy", "loss", "val_loss", "test_loss"}
     assert len(history["test_accuracy"]) == tiny_params.base_mlp.epochs
@@ -51,10 +59,6 @@ def test_study_children_history_and_resume(mlflow_store, tiny_params, tiny_data_
 def test_only_a_dead_process_s_trial_is_rerun(tiny_params, tmp_path):
     """On the journal file (no heartbeat), a RUNNING trial is retried only when its owning process is gone:
     a live worker's trial is left alone."""
-    import socket
-
-    from mnistsum import study_storage
-
     storage = study_storage.make_storage(None, tmp_path / "s.log")
     study = open_study(storage, "s", tiny_params.study2, 42)
     dead, live = study.ask(), study.ask()
@@ -69,14 +73,12 @@ def test_only_a_dead_process_s_trial_is_rerun(tiny_params, tmp_path):
 
 
 def test_study_name_ignores_only_n_trials(tiny_params, monkeypatch):
-    from mnistsum import nn
-
     a = study_name("study2", tiny_params.study2, None, "d", 42, 128)
     assert a == study_name("study2", tiny_params.study2.model_copy(update={"n_trials": 9}), None, "d", 42, 128)
     assert a != study_name("study2", tiny_params.study2.model_copy(update={"epochs": 9}), None, "d", 42, 128)
     assert a != study_name("study2", tiny_params.study2, None, "other-data", 42, 128)
     assert a != study_name("study2", tiny_params.study2, None, "d", 42, 256)
-    monkeypatch.setattr(nn, "code_digest", lambda: "changed network code")
+    monkeypatch.setattr(training, "code_digest", lambda family: "changed network code")
     assert a != study_name("study2", tiny_params.study2, None, "d", 42, 128)
 
 
@@ -101,16 +103,6 @@ def test_new_batch_size_trains_new_trials(mlflow_store, tiny_params, tiny_data_d
 def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tmp_path):
     """A study stage killed mid-trial and run again: no MLflow run stays RUNNING, and the study ends with
     exactly n_trials finished trials, each with one finished child run (the killed one is closed as KILLED)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    import yaml
-
-    from conftest import REPO
-    from mnistsum import study_storage
-
     raw = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
     raw["study1"].update(n_trials=2, epochs=40)
     params = tmp_path / "params.yaml"

@@ -12,12 +12,12 @@ import mlflow
 import numpy as np
 import pytest
 
-from mnistsum import models, nn, sum_model, tracking
+from mnistsum import models, tracking, training
 from mnistsum.cli import main as cli_main
-from mnistsum.family_stage import training_arrays
-from mnistsum.models import sumnet
+from mnistsum.models import served, sumnet
 from mnistsum.models.specs import CnnSpec, MlpSpec, SumnetSpec
-from mnistsum.registry import log_and_register
+from mnistsum.tracking.registry import log_and_register
+from mnistsum.training import training_arrays
 
 # Big enough to learn digits in seconds on 2 cores, small enough for the suite.
 QUICK_SUMNET = SumnetSpec(filters=(16, 32), convs_per_block=1, dense=64, dropout=0.0, learning_rate=0.003)
@@ -30,11 +30,11 @@ def test_the_convolution_is_the_brute_force_sum_and_a_distribution():
     brute = np.zeros((64, 19))
     for i, j in itertools.product(range(10), range(10)):
         brute[:, i + j] += p_top[:, i] * p_bottom[:, j]
-    conv = keras.ops.convert_to_numpy(sum_model.sum_distribution(p_top, p_bottom))
+    conv = keras.ops.convert_to_numpy(served.sum_distribution(p_top, p_bottom))
     np.testing.assert_allclose(conv, brute, atol=1e-12)
     np.testing.assert_allclose(conv.sum(axis=1), 1, atol=1e-12)
     # The layer the sumnet trains through is the same function, in float32.
-    layer = sum_model.digit_sum_layer()()
+    layer = served.digit_sum_layer()()
     out = keras.ops.convert_to_numpy(layer(p_top.astype(np.float32), p_bottom.astype(np.float32)))
     np.testing.assert_allclose(out, brute, atol=1e-6)
 
@@ -44,11 +44,11 @@ def test_every_family_takes_raw_pixels_and_round_trips(spec, tiny_splits, tmp_pa
     model = models.build(spec)
     assert tuple(model.inputs[0].shape[1:]) == (56, 28) and models.family_of(model) == spec.family
     x = tiny_splits["test"].x[:6]
-    proba = nn.predict_proba(model, x)
+    proba = training.predict_proba(model, x)
     assert proba.shape == (6, 19)
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
     model.save(tmp_path / "m.keras")
-    np.testing.assert_allclose(nn.predict_proba(models.load(tmp_path / "m.keras"), x), proba, atol=1e-6)
+    np.testing.assert_allclose(training.predict_proba(models.load(tmp_path / "m.keras"), x), proba, atol=1e-6)
     emb = models.embeddings(model, tiny_splits["test"].head(6))
     (name, e), = emb.items()
     assert len(e.points) == len(e.labels) == (12 if spec.family == "sumnet" else 6)
@@ -58,7 +58,7 @@ def test_every_family_takes_raw_pixels_and_round_trips(spec, tiny_splits, tmp_pa
 def test_training_takes_no_digit_labels(tiny_splits, test_seed):
     """What training receives has no digit labels, and scrambling the hidden digit labels in the pair files
     changes nothing: the weights come out bit-identical."""
-    assert "digit" not in " ".join(inspect.signature(nn.train).parameters)
+    assert "digit" not in " ".join(inspect.signature(training.train).parameters)
     pairs = {k: tiny_splits[k] for k in ("train", "val", "test")}
     data = training_arrays(pairs)
     assert data.train_pairs is None and data.val_pairs is None
@@ -66,7 +66,7 @@ def test_training_takes_no_digit_labels(tiny_splits, test_seed):
     rng = np.random.default_rng(0)
     scrambled = {k: dataclasses.replace(p, top_label=rng.permutation(p.top_label),
                                         bottom_label=rng.permutation(p.bottom_label)) for k, p in pairs.items()}
-    a, b = (nn.train(QUICK_SUMNET, training_arrays(ps), epochs=1, batch_size=64, seed=test_seed).model
+    a, b = (training.train(QUICK_SUMNET, training_arrays(ps), epochs=1, batch_size=64, seed=test_seed).model
             for ps in (pairs, scrambled))
     assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
 
@@ -74,10 +74,10 @@ def test_training_takes_no_digit_labels(tiny_splits, test_seed):
 @pytest.fixture(scope="module")
 def learned_sumnet(mnist, test_seed):
     """A sumnet trained for a few epochs on 4,000 pairs, from their sums alone."""
-    from mnistsum.pairs import build_dataset
+    from mnistsum.data.pairs import build_dataset
 
     splits = build_dataset(mnist, 5000, 1000, 0.2, seed=test_seed)
-    result = nn.train(QUICK_SUMNET, training_arrays(splits), epochs=5, batch_size=64, seed=test_seed,
+    result = training.train(QUICK_SUMNET, training_arrays(splits), epochs=5, batch_size=64, seed=test_seed,
                       schedule="cosine")
     return result, splits
 
@@ -140,9 +140,9 @@ print(" ".join(map(str, table["bottom"])))
 
 
 def test_a_model_without_digits_says_so(tiny_splits):
-    wrapper = sum_model.SumModel()
+    wrapper = served.SumModel()
     wrapper.keras_model, wrapper.digit_model = models.build(MlpSpec(units=(8,))), None
-    with pytest.raises(sum_model.DigitsUnavailable, match="only the sumnet"):
+    with pytest.raises(served.DigitsUnavailable, match="only the sumnet"):
         wrapper.predict(None, tiny_splits["test"].x[:2], params={"digits": True})
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 
 from mnistsum.models.specs import MlpSpec
-from mnistsum.nn import Arrays, FreshPairs, train
+from mnistsum.training import Arrays, FreshPairs, train
 
 
 def test_same_seed_same_weights(tiny_splits, test_seed):

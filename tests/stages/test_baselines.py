@@ -3,12 +3,14 @@ import csv
 import numpy as np
 
 from mnistsum import tracking
-from mnistsum.baselines import Outputs, choose_depth, overfitting_depths, run_forest, run_logreg, run_svm
+from mnistsum.stages import forest, logreg, svm
+from mnistsum.stages.forest import choose_depth, overfitting_depths
+from mnistsum.stages.grid import Paths
 
 
-def _outs(tmp_path, name):
-    return Outputs(tmp_path / f"{name}.csv", tmp_path / f"{name}.md", tmp_path / f"{name}.metrics.json",
-                   tmp_path / "plots", tmp_path / f"{name}.json")
+def _outs(data_dir, tmp_path, name):
+    return Paths(data_dir, tmp_path / f"{name}.csv", tmp_path / f"{name}.json", tmp_path / f"{name}.metrics.json",
+                 tmp_path / "plots")
 
 
 def _children(stage):
@@ -34,7 +36,7 @@ def test_depth_rule():
 
 def test_logreg_grid(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     p = tiny_params.logreg
-    summary = run_logreg(tiny_params, tiny_data_dir, _outs(tmp_path, "logreg"))
+    summary = logreg.run(tiny_params, _outs(tiny_data_dir, tmp_path, "logreg"))
     n_points = 1 + len(p.solvers) * len(p.C) + len(p.max_iters)
     assert summary["n_points"] == n_points
     rows = _rows(tmp_path / "logreg.csv")
@@ -49,7 +51,7 @@ def test_logreg_grid(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
 
 def test_svm_flags_overfitting(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     p = tiny_params.svm
-    run_svm(tiny_params, tiny_data_dir, _outs(tmp_path, "svm"))
+    svm.run(tiny_params, _outs(tiny_data_dir, tmp_path, "svm"))
     rows = _rows(tmp_path / "svm.csv")
     assert len(rows) == 1 + len(p.kernels) * len(p.gammas) * len(p.C)
     for r in rows:
@@ -60,7 +62,7 @@ def test_svm_flags_overfitting(mlflow_store, tiny_params, tiny_data_dir, tmp_pat
 
 def test_forest_choice_follows_logged_numbers(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     p = tiny_params.forest
-    summary = run_forest(tiny_params, tiny_data_dir, _outs(tmp_path, "forest"))
+    summary = forest.run(tiny_params, _outs(tiny_data_dir, tmp_path, "forest"))
     parent, kids = _children("forest")
     assert len(kids) == 1 + len(p.max_depths) + len(p.tuned_depths) * len(p.min_samples_split) * len(p.min_samples_leaf)
     logged = [{"max_depth": int(k.data.params["max_depth"]), **k.data.metrics} for k in kids
@@ -71,7 +73,7 @@ def test_forest_choice_follows_logged_numbers(mlflow_store, tiny_params, tiny_da
 
 
 def test_every_point_logs_its_pairs_as_datasets(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
-    run_forest(tiny_params, tiny_data_dir, _outs(tmp_path, "forest"))
+    forest.run(tiny_params, _outs(tiny_data_dir, tmp_path, "forest"))
     for kid in _children("forest")[1]:
         contexts = {d.tags[0].value: d.dataset.digest for d in kid.inputs.dataset_inputs}
         assert set(contexts) == {"train", "val", "test"} and all(len(v) == 32 for v in contexts.values())
@@ -79,7 +81,7 @@ def test_every_point_logs_its_pairs_as_datasets(mlflow_store, tiny_params, tiny_
 
 def test_test_labels_choose_nothing(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     """Shuffling only the test labels leaves the forest depth, the SVM flags and pick, and the logreg pick alone."""
-    from mnistsum.pairs import load_pairs, save_pairs
+    from mnistsum.data.pairs import load_pairs, save_pairs
 
     shuffled = tmp_path / "shuffled"
     shuffled.mkdir()
@@ -91,12 +93,12 @@ def test_test_labels_choose_nothing(mlflow_store, tiny_params, tiny_data_dir, tm
         save_pairs(shuffled / f"{split}.npz", pairs)
     choices = []
     for data_dir, name in ((tiny_data_dir, "a"), (shuffled, "b")):
-        forest = run_forest(tiny_params, data_dir, _outs(tmp_path / name, "forest"))
-        svm = run_svm(tiny_params, data_dir, _outs(tmp_path / name, "svm"))
-        logreg = run_logreg(tiny_params, data_dir, _outs(tmp_path / name, "logreg"))
+        f = forest.run(tiny_params, _outs(data_dir, tmp_path / name, "forest"))
+        s = svm.run(tiny_params, _outs(data_dir, tmp_path / name, "svm"))
+        lr = logreg.run(tiny_params, _outs(data_dir, tmp_path / name, "logreg"))
         flags = [r["overfit"] for r in _rows(tmp_path / name / "svm.csv")]
-        choices.append((forest["chosen_depth"], forest["overfitting_depths"], svm["best_label"],
-                        svm["best_non_overfit_label"], flags, logreg["best_solver"], logreg["best_C"]))
-        test_acc = forest["chosen_test_accuracy"]
+        choices.append((f["chosen_depth"], f["overfitting_depths"], s["best_label"],
+                        s["best_non_overfit_label"], flags, lr["best_solver"], lr["best_C"]))
+        test_acc = f["chosen_test_accuracy"]
     assert choices[0] == choices[1]
     assert test_acc < 0.5  # the shuffled labels really were different

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 
 from mnistsum import tracking
-from mnistsum.compare import deconstruct, ece, run_compare, sum_distribution
+from mnistsum.stages.compare import Paths, deconstruct, run, sum_distribution
 from conftest import with_section
 
 
@@ -29,16 +29,9 @@ def test_deconstruct_restacks_to_the_pairs(tiny_splits):
     assert np.array_equal(y[:n] + y[n:], pairs.y)
 
 
-def test_ece_is_zero_when_calibrated_and_positive_when_overconfident():
-    y = np.array([0, 1] * 50)
-    assert ece(np.eye(19)[y], y) == 0
-    wrong = np.eye(19)[1 - y]
-    assert ece(wrong, y) == 1
-
-
 def test_stage_writes_one_child_per_size(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     params = with_section(tiny_params, "compare", train_sizes=(40, 160), max_iter=30)
-    out = run_compare(params, tiny_data_dir, tmp_path / "plots", tmp_path / "metrics.json", tmp_path / "compare.json")
+    out = run(params, Paths(tiny_data_dir, tmp_path / "plots", tmp_path / "metrics.json", tmp_path / "compare.json"))
     assert [r["n"] for r in out["sizes"]] == [40, 160]
     assert (tmp_path / "plots" / "compare_accuracy.png").stat().st_size > 10_000
     assert (tmp_path / "plots" / "compare_reliability.png").is_file()

@@ -2,8 +2,8 @@ import numpy as np
 
 from mnistsum import models
 from mnistsum.models.specs import MlpSpec
-from mnistsum.nn import Arrays, train
-from mnistsum.tsne import knn_accuracy, score_map, tsne_2d
+from mnistsum.training import Arrays, train
+from mnistsum.stages.tsne import knn_accuracy, score_map, tsne_2d
 
 
 def test_knn_accuracy_separates_clusters_from_noise():
@@ -16,7 +16,7 @@ def test_knn_accuracy_separates_clusters_from_noise():
 
 def test_embedding_map_beats_input_map(mnist, test_seed):
     """Budget and margin hold for every seed tried (MNISTSUM_TEST_SEED=1..5 and 42), not just one machine's luck."""
-    from mnistsum.pairs import build_dataset
+    from mnistsum.data.pairs import build_dataset
 
     splits = build_dataset(mnist, 10000, 400, 0.2, seed=test_seed)
     data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])

@@ -18,8 +18,8 @@ from PIL import Image
 from mnistsum import tracking
 from mnistsum.cli import main as cli_main
 from mnistsum.models.specs import MlpSpec
-from mnistsum.nn import Arrays, train
-from mnistsum.registry import RegistryError, champion, log_and_register, promote
+from mnistsum.training import Arrays, train
+from mnistsum.tracking.registry import RegistryError, champion, log_and_register, promote
 from mnistsum.services import free_port, wait_until_answers
 
 IDS = {"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}
@@ -115,7 +115,7 @@ def test_unreachable_registry_is_an_error_not_no_champion(monkeypatch):
 PROMOTE = """
 import sys
 from mnistsum import tracking
-from mnistsum.registry import promote
+from mnistsum.tracking.registry import promote
 print(promote("m", "champion", sys.argv[1])["alias_action"])
 """
 

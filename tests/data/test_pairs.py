@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mnistsum.errors import InputError
-from mnistsum.pairs import (build_dataset, class_counts, content_hash, digit_indices, load_pairs, make_pairs,
+from mnistsum.data.pairs import (build_dataset, class_counts, content_hash, digit_indices, load_pairs, make_pairs,
                             make_pairs_loop, save_pairs)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mnistsum.errors import InputError
-from mnistsum.mnist import hub_path, load_mnist
+from mnistsum.data.mnist import hub_path, load_mnist
 
 
 def test_shapes_dtypes_and_counts(mnist):
@@ -66,7 +66,7 @@ def test_hub_pickle_is_gzip():
 def test_pin_names_the_hub_data_by_content(tmp_path):
     import json
 
-    from mnistsum.mnist import REPO_PIN, load_mnist, resolve_source, write_pin
+    from mnistsum.data.mnist import REPO_PIN, load_mnist, resolve_source, write_pin
 
     assert resolve_source(REPO_PIN) == resolve_source("")  # the shipped pin matches the installed wheel
     pin = tmp_path / "pin.json"
