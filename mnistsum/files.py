@@ -62,14 +62,6 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
         np.savez_compressed(tmp, **arrays)
 
 
-def save_figure(fig: Any, path: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()

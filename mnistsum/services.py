@@ -9,9 +9,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 from mnistsum.errors import InputError
 
@@ -26,8 +30,6 @@ def free_port() -> int:
 
 def wait_until_answers(url: str, process: subprocess.Popen, timeout: float, what: str) -> None:
     """Poll `url` until it answers, failing at once if `process` (the server behind it) exits."""
-    import urllib.request
-
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
@@ -66,8 +68,6 @@ class Postgres:
         return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        import psycopg
-
         with psycopg.connect(f"postgresql://{USER}@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not exists:
@@ -83,8 +83,6 @@ def start_postgres(folder: Path | None = None, port: int | None = None) -> Postg
     """A PostgreSQL cluster in `folder` (default: a new temporary folder) on a loopback port, trust auth for
     user mnistsum. As root, the server runs as `postgres`, which must reach the folder: a folder inside a
     private one (pytest's tmp_path is 0700) is replaced by a temporary folder of its own."""
-    import tempfile
-
     if folder is None or (os.geteuid() == 0 and not _reachable_by_postgres(Path(folder))):
         folder = Path(tempfile.mkdtemp(prefix="mnistsum-pg-"))
     folder = Path(folder).resolve()

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from mnistsum.cli import main as cli_main
+from mnistsum.models.served import PixelError, model_input
 from mnistsum.models.specs import MlpSpec
 from mnistsum.training import Arrays, train
-from mnistsum.models.served import PixelError, model_input
 
 GOOD = np.zeros((2, 56, 28), np.uint8)
 

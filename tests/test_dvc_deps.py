@@ -4,6 +4,7 @@ family modules its params select (families are loaded by name, so no import name
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -101,13 +102,69 @@ def test_stage_depends_on_exactly_the_library_files_it_imports(name):
     assert str(script.relative_to(REPO)) in stage["deps"], f"{name} does not depend on its script"
 
 
+def test_no_import_cycle_and_no_module_imports_a_stage():
+    """Within mnistsum, imports form no cycle (a package's own __init__ aside), and only the CLI reaches into
+    the stages (to run a study worker)."""
+    files = sorted((REPO / PACKAGE).rglob("*.py"))
+
+    def edges(path: Path) -> set[Path]:
+        out = {module_file(m) for m in imported_modules(path)} - {None, path}
+        return {t for t in out if not (t.name == "__init__.py" and t.parent in path.parents)}
+
+    graph = {f: edges(f) for f in files}
+    for start in files:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            node = todo.pop()
+            assert node != start, f"import cycle through {start.relative_to(REPO)}"
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph.get(node, ()))
+    stages = REPO / PACKAGE / "stages"
+    for f in files:
+        if stages not in f.parents and f.name != "cli.py":
+            reached = [t for t in graph[f] if stages in t.parents]
+            assert not reached, f"{f.relative_to(REPO)} imports a stage: {reached}"
+
+
 def test_every_stage_has_a_script_in_pipelines():
     for name, stage in stages().items():
         assert script_of(stage).is_file(), name
 
 
-if __name__ == "__main__":  # prints each stage's library deps, for editing dvc.yaml
-    p = load_params(REPO / "params.yaml")
-    for stage_name, stage in stages().items():
-        deps = sorted(expected_deps(stage_name, script_of(stage), p))
-        print(f"{stage_name}: {len(deps)}", " ".join(deps), file=sys.stdout)
+def rewrite_deps(text: str, params: Params) -> str:
+    """dvc.yaml's text with each stage's library deps replaced by the computed ones (other deps kept, in place)."""
+    all_stages = yaml.safe_load(text)["stages"]
+    out, stage = [], None
+    lines = iter(text.splitlines())
+    for line in lines:
+        found = re.match(r"^  (\w+):$", line)
+        stage = found.group(1) if found else stage
+        if not line.startswith("    deps: ["):
+            out.append(line)
+            continue
+        while not line.rstrip().endswith("]"):  # a flow list over several lines
+            line += " " + next(lines).strip()
+        items = [d.strip() for d in line.split("[", 1)[1].rsplit("]", 1)[0].split(",")]
+        library = sorted(expected_deps(stage, script_of(all_stages[stage]), params))
+        kept = [d for d in items if not d.startswith(f"{PACKAGE}/")]
+        deps = kept[:1] + library + kept[1:]  # the script first, then the library, then data
+        row, rows = "    deps: [", []
+        for i, dep in enumerate(deps):
+            piece = dep + ("]" if i == len(deps) - 1 else ",")
+            if len(row) + len(piece) + 1 > 116 and not row.endswith("["):
+                rows.append(row)
+                row = " " * 11 + piece
+            else:
+                row += ("" if row.endswith("[") else " ") + piece
+        out += rows + [row]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":  # python tests/test_dvc_deps.py [--write]: print (or write) each stage's library deps
+    current = (REPO / "dvc.yaml").read_text()
+    updated = rewrite_deps(current, load_params(REPO / "params.yaml"))
+    if "--write" in sys.argv:
+        (REPO / "dvc.yaml").write_text(updated)
+    print("dvc.yaml is up to date" if updated == current else
+          ("dvc.yaml rewritten" if "--write" in sys.argv else "dvc.yaml differs: run with --write"))

@@ -14,10 +14,12 @@ JSON bodies of the served model arrive as Python numbers: integers are pixels (0
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 
 ROWS, COLS = 56, 28
 FLAT = ROWS * COLS
@@ -81,13 +83,9 @@ class _Quiet:
     it does; only swapping the display function (restored on exit) keeps that off a user's terminal."""
 
     def __enter__(self) -> None:
-        import warnings
-
         self.show, warnings.showwarning = warnings.showwarning, lambda *args, **kwargs: None
 
     def __exit__(self, *exc: Any) -> None:
-        import warnings
-
         warnings.showwarning = self.show
 
 
@@ -102,7 +100,7 @@ def sum_distribution(p_top: Any, p_bottom: Any) -> Any:
     """P(sum = s) = sum over i + j = s of P_top(i) P_bottom(j), row by row: (n, 10) x (n, 10) -> (n, 19).
     Written in keras.ops so the sumnet trains through it; numpy in, a backend tensor out
     (keras.ops.convert_to_numpy turns it back)."""
-    import keras
+    import keras  # deferred: validating input (this module's other job) must not import TensorFlow
 
     a = keras.ops.convert_to_tensor(p_top)
     dtype = keras.backend.standardize_dtype(a.dtype)
@@ -118,7 +116,7 @@ def digit_sum_layer() -> type:
     TensorFlow. Registered under 'mnistsum>DigitSum', the name a saved sumnet refers to."""
     global _DIGIT_SUM
     if _DIGIT_SUM is None:
-        import keras
+        import keras  # deferred, as above
 
         class DigitSum(keras.layers.Layer):
             """Two (n, 10) digit distributions in, their (n, 19) sum distribution out; no weights."""
@@ -147,7 +145,7 @@ with _Quiet():
         and `predict_digits` gives the three distributions."""
 
         def load_context(self, context: Any) -> None:
-            import keras
+            import keras  # deferred, as above
 
             self.keras_model = keras.models.load_model(context.artifacts["keras_model"], compile=False,
                                                        custom_objects={"DigitSum": digit_sum_layer()})
@@ -176,8 +174,6 @@ with _Quiet():
         def predict(self, context, model_input, params=None):
             if not (params or {}).get("digits"):
                 return self.predict_proba(model_input).argmax(axis=1).astype(np.int64)
-            import pandas as pd
-
             sums, top, bottom = self.predict_digits(model_input)
             return pd.DataFrame({"sum": sums.argmax(axis=1), "sum_probability": sums.max(axis=1),
                                  "top": top.argmax(axis=1), "top_probability": top.max(axis=1),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, TypeAdapter
 
 Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu"]
 
@@ -76,8 +76,7 @@ for _cls in (MlpSpec, CnnSpec, SumnetSpec):
     register_spec(_cls)
 
 
-def spec_from_dict(data: Any) -> BaseSpec:
-    """The spec of the family `data['family']` names, validated; a spec passes through."""
+def _dispatch(data: Any) -> BaseSpec:
     if isinstance(data, BaseSpec):
         return data
     if not isinstance(data, dict):
@@ -89,5 +88,12 @@ def spec_from_dict(data: Any) -> BaseSpec:
 
 
 # A params field holding any registered family's spec; dumped with its own family's fields.
-AnySpec = Annotated[BaseSpec, SerializeAsAny(), BeforeValidator(spec_from_dict)]
+AnySpec = Annotated[BaseSpec, SerializeAsAny(), BeforeValidator(_dispatch)]
+_ADAPTER = TypeAdapter(AnySpec)
+
+
+def spec_from_dict(data: Any) -> BaseSpec:
+    """The spec of the family `data['family']` names, validated (a pydantic ValidationError if it is not one);
+    a spec passes through."""
+    return _ADAPTER.validate_python(data)
 Spec = BaseSpec  # the type every spec-taking function names

@@ -13,7 +13,7 @@ import numpy as np
 
 from mnistsum import figures
 from mnistsum.data.pairs import Pairs
-from mnistsum.files import save_figure
+from mnistsum.figures import save_figure
 from mnistsum.metrics import confusion
 from mnistsum.models.parts import Embedding, compile_sum_model, conv_trunk, pixels_input, predict
 from mnistsum.models.served import DIGIT_LAYERS, digit_sum_layer

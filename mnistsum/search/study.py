@@ -19,7 +19,8 @@ from optuna.visualization import matplotlib as ovm
 
 from mnistsum import models, tracking, training
 from mnistsum.data.splits import load_data
-from mnistsum.files import save_figure, write_json, write_metrics
+from mnistsum.figures import save_figure
+from mnistsum.files import write_json, write_metrics
 from mnistsum.models.specs import Spec
 from mnistsum.params import Params, Search
 from mnistsum.search import storage as study_storage

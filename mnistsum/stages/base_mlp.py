@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mnistsum import figures, tracking, training
 from mnistsum.data.splits import load_data
-from mnistsum.files import save_figure, write_json, write_metrics
+from mnistsum.figures import save_figure
+from mnistsum.files import write_json, write_metrics
 from mnistsum.models.specs import MlpSpec
 from mnistsum.params import Params
 from mnistsum.training import Arrays

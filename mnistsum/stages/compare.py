@@ -16,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 
 from mnistsum import figures, tracking
 from mnistsum.data.pairs import N_CLASSES, Pairs, load_split, split_ids
-from mnistsum.files import save_figure, write_json, write_metrics
+from mnistsum.figures import save_figure
+from mnistsum.files import write_json, write_metrics
 from mnistsum.metrics import calibration_bins, one_hot, scores
 from mnistsum.models import served
 from mnistsum.params import Params

@@ -16,7 +16,8 @@ from mnistsum import figures, metrics, models, tracking, training
 from mnistsum.data.pairs import N_CLASSES, Pairs
 from mnistsum.data.splits import StageData, load_data
 from mnistsum.errors import InputError
-from mnistsum.files import atomic_path, save_figure, write_json, write_metrics
+from mnistsum.figures import save_figure
+from mnistsum.files import atomic_path, write_json, write_metrics
 from mnistsum.models.specs import Spec
 from mnistsum.params import FamilyStage, Params, Training
 from mnistsum.tracking import registry

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from mnistsum import figures, models
 from mnistsum.data.splits import load_data
-from mnistsum.files import read_json, save_figure
+from mnistsum.figures import save_figure
+from mnistsum.files import read_json
 from mnistsum.params import Params
 from mnistsum.stages import family
 

@@ -8,7 +8,7 @@ from typing import Any
 from sklearn.ensemble import RandomForestClassifier
 
 from mnistsum import figures
-from mnistsum.files import save_figure
+from mnistsum.figures import save_figure
 from mnistsum.params import Params
 from mnistsum.stages.grid import Paths, Point, load_data, run_grid, stage_run
 

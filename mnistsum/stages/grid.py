@@ -23,7 +23,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from mnistsum import figures, tracking
 from mnistsum.data.pairs import Pairs, load_split, split_ids
-from mnistsum.files import save_figure, write_json, write_metrics, write_text
+from mnistsum.figures import save_figure
+from mnistsum.files import write_json, write_metrics, write_text
 from mnistsum.params import Params
 
 

@@ -14,7 +14,8 @@ import numpy as np
 from mnistsum import figures, models, tracking
 from mnistsum.data.splits import load_data
 from mnistsum.errors import InputError
-from mnistsum.files import read_json, save_figure, write_json, write_metrics
+from mnistsum.figures import save_figure
+from mnistsum.files import read_json, write_json, write_metrics
 from mnistsum.params import Params
 from mnistsum.training import SmallBudget, fit_at_size
 

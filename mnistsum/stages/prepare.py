@@ -11,7 +11,8 @@ import numpy as np
 from mnistsum import figures, tracking
 from mnistsum.data.mnist import load_mnist
 from mnistsum.data.pairs import build_dataset, class_counts, content_hash, save_pairs
-from mnistsum.files import save_figure, write_json
+from mnistsum.figures import save_figure
+from mnistsum.files import write_json
 from mnistsum.params import Params
 
 

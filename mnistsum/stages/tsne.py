@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.decomposition import PCA
 from openTSNE import TSNE as OpenTSNE
+from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 
 from mnistsum import figures, models, tracking
 from mnistsum.data.pairs import load_split, split_ids
 from mnistsum.errors import InputError
-from mnistsum.files import save_figure, write_json, write_metrics
+from mnistsum.figures import save_figure
+from mnistsum.files import write_json, write_metrics
 from mnistsum.params import Params
 
 

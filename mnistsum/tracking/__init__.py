@@ -12,11 +12,35 @@ Stages use the names re-exported below as `tracking.start_run`, `tracking.log_me
 """
 
 from mnistsum.tracking.orphans import PROCESS_TAG, close_orphans, process_alive, this_process
-from mnistsum.tracking.runs import (STUDY_PARENT_TAG, child_runs, dataset_input, flatten, git_state, log_datasets,
-                                    log_files, log_history, log_metrics, log_params, log_tags, pair_inputs, start_run,
-                                    study_parent)
-from mnistsum.tracking.store import (ARTIFACT_COLUMNS, DEFAULT_URI, EXPERIMENTS, check_reachable, check_uri, configure,
-                                     experiment_id, relocate_store, sqlite_dir, tracking_uri, without_secret)
+from mnistsum.tracking.runs import (
+                                    STUDY_PARENT_TAG,
+                                    child_runs,
+                                    dataset_input,
+                                    flatten,
+                                    git_state,
+                                    log_datasets,
+                                    log_files,
+                                    log_history,
+                                    log_metrics,
+                                    log_params,
+                                    log_tags,
+                                    pair_inputs,
+                                    start_run,
+                                    study_parent,
+)
+from mnistsum.tracking.store import (
+                                    ARTIFACT_COLUMNS,
+                                    DEFAULT_URI,
+                                    EXPERIMENTS,
+                                    check_reachable,
+                                    check_uri,
+                                    configure,
+                                    experiment_id,
+                                    relocate_store,
+                                    sqlite_dir,
+                                    tracking_uri,
+                                    without_secret,
+)
 
 __all__ = ["ARTIFACT_COLUMNS", "DEFAULT_URI", "EXPERIMENTS", "PROCESS_TAG", "STUDY_PARENT_TAG", "check_reachable",
            "check_uri", "child_runs", "close_orphans", "configure", "dataset_input", "experiment_id", "flatten",

@@ -18,14 +18,14 @@ from typing import Any, Iterator, Sequence
 
 import mlflow
 import numpy as np
+from filelock import FileLock
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
-from filelock import FileLock
 
 from mnistsum import tracking
-from mnistsum.models import served
 from mnistsum.errors import InputError
+from mnistsum.models import served
 
 # The input is declared as objects of any shape on purpose: a uint8 spec makes MLflow's server cast a JSON body
 # to uint8 (300 wraps to 44, 0.5 becomes 0) before the model can refuse it, and would shut out the float form.
@@ -44,7 +44,7 @@ def requirements() -> list[str]:
     """What the pulled model needs. `tensorflow==X` (not a CPU-only or CUDA-only distribution) lets pip
     pick the wheel the loading platform needs; versions are read from the modules, not package names.
     Explicit requirements also skip MLflow's slow inference of them (about 10 s -> 1 s)."""
-    import keras
+    import keras  # deferred: reading the registry (predict, promote) must not import TensorFlow
     import tensorflow as tf
 
     return [f"mlflow=={mlflow.__version__}", f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}",

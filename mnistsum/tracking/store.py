@@ -22,6 +22,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 import mlflow  # noqa: E402
+import requests  # noqa: E402
+import sqlalchemy  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from mnistsum.errors import InputError  # noqa: E402
@@ -87,14 +89,10 @@ def check_reachable(uri: str | None = None) -> None:
     shown = without_secret(uri)
     try:
         if scheme in ("http", "https"):
-            import requests
-
             answer = requests.get(uri.rstrip("/") + "/health", timeout=5)
             if answer.status_code != 200:
                 raise OSError(f"/health answered HTTP {answer.status_code}")
         elif scheme in ("postgresql", "mysql", "mssql"):
-            import sqlalchemy
-
             engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 5})
             with engine.connect():
                 pass

@@ -3,8 +3,8 @@ import gzip
 import numpy as np
 import pytest
 
-from mnistsum.errors import InputError
 from mnistsum.data.mnist import hub_path, load_mnist
+from mnistsum.errors import InputError
 
 
 def test_shapes_dtypes_and_counts(mnist):

@@ -1,9 +1,17 @@
 import numpy as np
 import pytest
 
+from mnistsum.data.pairs import (
+    build_dataset,
+    class_counts,
+    content_hash,
+    digit_indices,
+    load_pairs,
+    make_pairs,
+    make_pairs_loop,
+    save_pairs,
+)
 from mnistsum.errors import InputError
-from mnistsum.data.pairs import (build_dataset, class_counts, content_hash, digit_indices, load_pairs, make_pairs,
-                            make_pairs_loop, save_pairs)
 
 
 def test_labels_are_sums_and_halves_are_the_sources(mnist, tiny_splits):

@@ -7,9 +7,9 @@ import sys
 
 import optuna
 import yaml
+from conftest import REPO, with_section
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, with_section
 from mnistsum import tracking, training
 from mnistsum.params import load_params
 from mnistsum.search import storage as study_storage

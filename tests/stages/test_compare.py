@@ -1,10 +1,10 @@
 import itertools
 
 import numpy as np
+from conftest import with_section
 
 from mnistsum import tracking
 from mnistsum.stages.compare import Paths, deconstruct, run, sum_distribution
-from conftest import with_section
 
 
 def test_convolution_is_the_brute_force_sum_distribution():

@@ -9,7 +9,8 @@ import pytest
 
 from mnistsum import models, tracking
 from mnistsum.models.specs import MlpSpec
-from mnistsum.stages import family, learning_curve
+from mnistsum.stages import family as family_stage
+from mnistsum.stages import learning_curve
 from mnistsum.tracking.registry import champion, log_and_register
 from mnistsum.training import SmallBudget
 
@@ -23,9 +24,9 @@ def stage_runs(tiny_params, tiny_data_dir, tmp_path_factory):
     mp.setenv("MLFLOW_TRACKING_URI", uri)
     outs = {}
     for stage in ("cnn", "sumnet"):
-        outs[stage] = family.Paths(tiny_data_dir, root / "models" / stage, root / "plots" / stage,
-                                   root / "metrics" / f"{stage}.json")
-        family.run(tiny_params, outs[stage], stage)
+        outs[stage] = family_stage.Paths(tiny_data_dir, root / "models" / stage, root / "plots" / stage,
+                                         root / "metrics" / f"{stage}.json")
+        family_stage.run(tiny_params, outs[stage], stage)
     yield root, outs, uri
     mp.undo()
 

@@ -2,8 +2,8 @@ import numpy as np
 
 from mnistsum import models
 from mnistsum.models.specs import MlpSpec
-from mnistsum.training import Arrays, train
 from mnistsum.stages.tsne import knn_accuracy, score_map, tsne_2d
+from mnistsum.training import Arrays, train
 
 
 def test_knn_accuracy_separates_clusters_from_noise():

@@ -18,9 +18,9 @@ from PIL import Image
 from mnistsum import tracking
 from mnistsum.cli import main as cli_main
 from mnistsum.models.specs import MlpSpec
-from mnistsum.training import Arrays, train
-from mnistsum.tracking.registry import RegistryError, champion, log_and_register, promote
 from mnistsum.services import free_port, wait_until_answers
+from mnistsum.tracking.registry import RegistryError, champion, log_and_register, promote
+from mnistsum.training import Arrays, train
 
 IDS = {"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}
 
@@ -160,7 +160,7 @@ def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_pa
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:5], verbose=0)).argmax(axis=1)
     assert proc.stdout.split() == [str(v) for v in expected]
-    model_dir = mlflow.artifacts.download_artifacts(f"models:/mnistsum-mlp@champion", dst_path=str(tmp_path / "m"))
+    model_dir = mlflow.artifacts.download_artifacts("models:/mnistsum-mlp@champion", dst_path=str(tmp_path / "m"))
     reqs = open(os.path.join(model_dir, "requirements.txt")).read()
     assert "tensorflow==" in reqs and "tensorflow-cpu" not in reqs
     assert "mnistsum" not in reqs
