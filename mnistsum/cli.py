@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shlex
+import socket
 import sys
 import zipfile
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mnistsum import tracking
+from mnistsum import experiments, tracking
 from mnistsum.errors import InputError, exits_cleanly
 from mnistsum.models.served import SHAPE_TEXT, PixelError, model_input
 from mnistsum.params import load_params
@@ -25,6 +26,8 @@ from mnistsum.tracking.registry import load_sum_model
 
 def read_file(path: Path) -> np.ndarray:
     """The raw array in one input file, exactly as stored: a PNG's grayscale pixels, or an .npz's `x`."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; expected a PNG or .npz file")
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if path.suffix == ".npz":
@@ -43,14 +46,27 @@ def read_file(path: Path) -> np.ndarray:
                 raise InputError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
     try:
         with Image.open(path) as img:
-            if img.mode not in ("L", "1", "P", "RGB", "RGBA", "LA"):
-                raise InputError(f"{path}: image mode {img.mode}, expected an 8-bit grayscale PNG")
-            x = np.asarray(img.convert("L"), dtype=np.uint8)
+            x = grey_pixels(img, path)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InputError(f"{path}: not a readable image (expected a grayscale PNG of {SHAPE_TEXT.split(': ')[1]})") from None
     if x.shape != (56, 28):
         raise InputError(f"{path}: image of {x.shape[0]} rows x {x.shape[1]} columns, expected 56 rows x 28 columns")
     return x[None]
+
+
+def grey_pixels(img: Image.Image, path: Path) -> np.ndarray:
+    """An image's grey levels, never a silent conversion: colour is accepted only when its channels are equal
+    (a grey image saved as RGB), and any transparency is refused (what lies under it is unknown)."""
+    if img.mode not in ("L", "1", "P", "RGB", "RGBA", "LA"):
+        raise InputError(f"{path}: image mode {img.mode}, expected an 8-bit grayscale PNG")
+    if img.mode in ("L", "1"):
+        return np.asarray(img.convert("L"), dtype=np.uint8)
+    rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+    if (rgba[..., 3] != 255).any():
+        raise InputError(f"{path}: image has transparent pixels ({img.mode}); expected an opaque grayscale PNG")
+    if not ((rgba[..., 0] == rgba[..., 1]) & (rgba[..., 1] == rgba[..., 2])).all():
+        raise InputError(f"{path}: colour image ({img.mode} with unequal channels); expected a grayscale PNG")
+    return rgba[..., 0].copy()
 
 
 def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
@@ -122,6 +138,15 @@ def _worker_id() -> int:
     return 1 + int(hashlib.sha256(tracking.this_process().encode()).hexdigest()[:8], 16) % 999_983
 
 
+def cmd_exps(args: argparse.Namespace) -> None:
+    print(experiments.table(experiments.columns(experiments.exp_show(str(args.repo))), args.width))
+
+
+def cmd_check_params(args: argparse.Namespace) -> None:
+    params = load_params(args.file)
+    print(f"{args.file}: valid ({len(type(params).model_fields)} sections, every key present)")
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
     """`mlflow ui` on the project's store, after opening it once: a moved or copied clone's artifact paths are
     re-rooted first, so the UI shows this clone's figures and models."""
@@ -130,10 +155,33 @@ def cmd_ui(args: argparse.Namespace) -> None:
         raise InputError(f"MLFLOW_TRACKING_URI={tracking.without_secret(uri)} is not a local store: open that "
                          "server's page, or run mlflow ui against the database yourself")
     tracking.configure(read_only=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
-               "--port", str(args.port)]
-    print(f"MLflow UI on http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning", flush=True)
-    os.execv(sys.executable, command)
+    exec_server(["ui", "--backend-store-uri", uri], args.host, args.port,
+                f"MLflow UI on http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """`mlflow models serve` of a registered model from the project's store, in this environment: the same
+    flags, from any folder (the store is found as every mnistsum command finds it)."""
+    tracking.configure(read_only=True)
+    exec_server(["models", "serve", "-m", args.model, "--env-manager", "local"], args.host, args.port,
+                f"serving {args.model} on http://{args.host}:{args.port}/invocations (POST JSON {{\"inputs\": ...}})")
+
+
+def exec_server(mlflow_args: list[str], host: str, port: int, banner: str) -> None:
+    """Replace this process with an MLflow server, once its port is known to be free: otherwise MLflow prints its
+    banner, fails among INFO lines, and exits 0."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InputError(f"cannot serve on {host}:{port}: {exc.strerror or exc} "
+                             "(another server holds the port? choose one with --port)") from None
+    env = os.environ | {"MLFLOW_TRACKING_URI": tracking.absolute_uri(tracking.tracking_uri()),
+                        # mlflow starts its web server (uvicorn) from PATH: this environment's first.
+                        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
+    print(banner, flush=True)
+    os.execve(sys.executable, [sys.executable, "-m", "mlflow", *mlflow_args, "--host", host, "--port", str(port)],
+              env)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -161,6 +209,21 @@ def parser() -> argparse.ArgumentParser:
     wk.add_argument("--worker-id", type=int, help="seeds this worker's sampler (default: from host and pid)")
     wk.add_argument("--repo", type=Path, default=Path("."), help="the mnistsum checkout (dvc.yaml, params, data)")
     wk.set_defaults(func=cmd_worker)
+
+    sv = sub.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve on the project's store)")
+    sv.add_argument("--model", default="models:/mnistsum@champion", help="MLflow model URI")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=5001)
+    sv.set_defaults(func=cmd_serve)
+
+    ex = sub.add_parser("exps", help="DVC experiments against their reference: changed params, headline accuracies")
+    ex.add_argument("--repo", type=Path, default=Path("."))
+    ex.add_argument("--width", type=int, default=120, help="the most characters a line may take")
+    ex.set_defaults(func=cmd_exps)
+
+    cp = sub.add_parser("check-params", help="validate a params file: unknown, missing and invalid keys, all at once")
+    cp.add_argument("file", nargs="?", type=Path, default=Path("params.yaml"))
+    cp.set_defaults(func=cmd_check_params)
 
     ui = sub.add_parser("ui", help="browse the runs: mlflow ui on the project's store (re-rooted if moved)")
     ui.add_argument("--host", default="127.0.0.1")

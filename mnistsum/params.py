@@ -6,14 +6,15 @@ Unknown or misspelled keys are errors, so a typo can never silently fall back to
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mnistsum.errors import InputError
-from mnistsum.models.specs import SPECS, Activation, AnySpec, CnnSpec, SumnetSpec
+from mnistsum.models.specs import SPECS, Activation, AnySpec, BaseSpec, CnnSpec, SumnetSpec
 
 
 class Section(BaseModel):
@@ -258,6 +259,51 @@ def _describe(err: dict) -> str:
     return f"{where}: {err['msg']} (got {err.get('input')!r})"
 
 
+def _model_of(annotation: Any, value: Any) -> type[BaseModel] | None:
+    """The params model a raw value is read into, if it is one (a spec: by its `family`)."""
+    if annotation is BaseSpec:
+        return SPECS.get(value.get("family")) if isinstance(value, dict) else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def missing_keys(raw: Any, model: type[BaseModel] = None, loc: tuple[str, ...] = ()) -> list[str]:
+    """Every key the model has that the raw mapping leaves out, as dotted paths: the file must say every value
+    (a deleted key never falls back silently to the code's default)."""
+    model = model or Params
+    if not isinstance(raw, dict):
+        return []
+    out = []
+    for name, field in model.model_fields.items():
+        if name not in raw:
+            out.append(".".join((*loc, name)))
+        elif (sub := _model_of(field.annotation, raw[name])) is not None:
+            out += missing_keys(raw[name], sub, (*loc, name))
+    return out
+
+
+def check(raw: dict, path: Path) -> Params:
+    """Validate a params mapping; every problem (unknown, missing, invalid) in one line, typos first."""
+    problems: list[str] = []
+    params = None
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")]
+    # A typo shows up as an unknown key and a missing one: the unknown key's "did you mean" says both.
+    meant = set()
+    for problem in problems:
+        if m := re.match(r"^(?:(.*)\.)?[^.\s]+: unknown key \(did you mean '([^']+)'", problem):
+            meant.add(f"{m.group(1)}.{m.group(2)}" if m.group(1) else m.group(2))
+    problems = [p for p in problems if not (p.endswith(": missing key") and p.removesuffix(": missing key") in meant)]
+    for key in missing_keys(raw):
+        text = f"{key}: missing key"
+        if text not in problems and key not in meant:
+            problems.append(text)
+    if problems:
+        raise InputError(f"{path}: " + "; ".join(problems))
+    return params
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file; raise InputError with one line on any problem."""
     path = Path(path)
@@ -269,10 +315,4 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    try:
-        return Params.model_validate(raw)
-    except ValidationError as exc:
-        # A typo shows up as an unknown key and a missing one; the unknown key is the useful message.
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InputError(f"{path}: {_describe(errors[0])}{more}") from None
+    return check(raw, path)

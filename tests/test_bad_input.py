@@ -3,6 +3,7 @@ exit 2, nothing written. The DVC rows (replaced MNIST file, misspelled section) 
 SIGKILL row in test_studies.py."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnistsum import tracking
 from mnistsum.cli import main as cli_main
+from mnistsum.cli import read_file
 from mnistsum.models.served import PixelError, model_input
 from mnistsum.models.specs import MlpSpec
+from mnistsum.tracking.registry import log_and_register
 from mnistsum.training import Arrays, train
 
 GOOD = np.zeros((2, 56, 28), np.uint8)
@@ -43,7 +47,36 @@ FILES = {
     "wrong size png": (lambda p: (Image.fromarray(np.zeros((28, 28), np.uint8)).save(p / "a.png"), p / "a.png")[1],
                        "28 rows x 28 columns, expected 56 rows x 28 columns"),
     "missing file": (lambda p: p / "nope.png", "file not found"),
+    "a directory": (lambda p: (p / "pngs").mkdir() or p / "pngs", "is a directory"),
+    "colour png": (lambda p: _rgb(p, equal=False), "colour image (RGB with unequal channels)"),
+    "transparent png": (lambda p: (Image.fromarray(np.zeros((56, 28, 4), np.uint8), "RGBA").save(p / "a.png"),
+                                   p / "a.png")[1], "transparent pixels"),
 }
+
+
+def _rgb(folder: Path, equal: bool) -> Path:
+    grey = np.random.default_rng(0).integers(0, 256, (56, 28), dtype=np.uint8)
+    rgb = np.stack([grey, grey, grey if equal else 255 - grey], axis=-1)
+    Image.fromarray(rgb, "RGB").save(folder / "a.png")
+    return folder / "a.png"
+
+
+def test_a_grey_image_saved_as_rgb_reads_as_its_grey_levels(tmp_path):
+    path = _rgb(tmp_path, equal=True)
+    assert np.array_equal(read_file(path)[0], np.asarray(Image.open(path))[..., 0])
+
+
+def test_ui_on_a_busy_port_is_one_error_line_before_any_url(mlflow_store, tmp_path):
+    tracking.experiment_id("nn")  # a store to open
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "ui", "--port", str(port)], capture_output=True,
+                              text=True, timeout=120, env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store})
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot serve on 127.0.0.1:") and str(port) in lines[0]
 
 
 @pytest.mark.parametrize("case", sorted(FILES))
@@ -91,9 +124,6 @@ def test_pixel_contract_refuses_without_casting():
 
 
 def _register_tiny(splits, seed):
-    from mnistsum import tracking
-    from mnistsum.tracking.registry import log_and_register
-
     data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
     model = train(MlpSpec(units=(32,)), data, epochs=1, batch_size=128, seed=seed).model
     v = splits["val"]

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mnistsum.cli import main as cli_main
 from mnistsum.errors import InputError
 from mnistsum.params import load_params
 
@@ -55,3 +56,38 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("base: [unclosed\n")
     with pytest.raises(InputError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_a_deleted_key_is_an_error_naming_it_not_a_default(tmp_path):
+    path = _write(tmp_path, lambda raw: (raw["final"].pop("patience"), raw["base"].pop("seed")))
+    with pytest.raises(InputError) as exc:
+        load_params(path)
+    assert "base.seed: missing key" in str(exc.value) and "final.patience: missing key" in str(exc.value)
+    path = _write(tmp_path, lambda raw: raw["cnn"]["model"].pop("augment_shift"))
+    with pytest.raises(InputError, match=r"cnn\.model\.augment_shift: missing key"):
+        load_params(path)
+
+
+def test_every_typo_is_listed_in_one_line(tmp_path):
+    def typos(raw):
+        raw["study1"]["n_trails"] = raw["study1"].pop("n_trials")
+        raw["final"]["patiense"] = raw["final"].pop("patience")
+        raw["tsne"]["perplexity"] = 3
+    with pytest.raises(InputError) as exc:
+        load_params(_write(tmp_path, typos))
+    msg = str(exc.value)
+    assert "\n" not in msg
+    for part in ("study1.n_trails: unknown key (did you mean 'n_trials'?)",
+                 "final.patiense: unknown key (did you mean 'patience'?)", "tsne.perplexity: unknown key"):
+        assert part in msg
+    assert "n_trials: missing" not in msg  # the typo's "did you mean" already says it
+
+
+def test_check_params_command(tmp_path, capsys):
+    cli_main(["check-params", str(REPO / "profiles" / "tiny.yaml")])
+    assert "valid" in capsys.readouterr().out
+    path = _write(tmp_path, lambda raw: raw["svm"].pop("C"))
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["check-params", str(path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err == f"error: {path}: svm.C: missing key\n"

@@ -71,6 +71,9 @@ def test_mlflow_runs(repo):
     data_run = client.search_runs([client.get_experiment_by_name("data").experiment_id])[0]
     assert data_run.data.params["prepare.train_pairs"] == "600"
     assert data_run.data.tags["dvc.stage"] == "prepare" and len(data_run.data.tags["git.commit"]) == 40
+    # The pipeline rewrites dvc.lock and metrics/ as it goes; that alone never makes a run's code dirty.
+    nn_runs = client.search_runs([client.get_experiment_by_name("nn-studies").experiment_id], max_results=1000)
+    assert {r.data.tags["git.dirty"] for r in nn_runs} == {"false"}
     assert {a.path for a in client.list_artifacts(data_run.info.run_id, "figures")} >= {
         "figures/mnist_labels.png", "figures/mnist_first20.png", "figures/pair_labels.png", "figures/pairs_first20.png"}
     assert (root / "mlruns" / "data").is_dir()  # artifacts live under mlruns/
@@ -95,8 +98,9 @@ def test_mlflow_runs(repo):
     # Every run that trains or evaluates names the pairs it saw, with their digest and split.
     trainers = [r for e in ("nn-studies", "baselines", "compare", "tsne")
                 for r in client.search_runs([client.get_experiment_by_name(e).experiment_id], max_results=1000)
-                if r.info.run_name.startswith(("trial-", "activation=", "base_mlp", "final", "train_pairs=",
-                                               "default", "solver=", "kernel=", "max_depth=", "tsne"))]
+                if r.info.run_name.startswith(("study1/trial-", "study2/trial-", "study3/trial-", "study4/trial-",
+                                               "activation=", "base_mlp", "final", "train_pairs=", "default",
+                                               "solver=", "kernel=", "max_depth=", "tsne"))]
     assert len(trainers) > 30
     for run in trainers:
         digests = {d.tags[0].value: d.dataset.digest for d in run.inputs.dataset_inputs}
@@ -129,12 +133,38 @@ def test_tree_is_clean_and_experiments_compare(repo):
         _run(["dvc", "exp", "run", "-S", "final.max_epochs=2"], root, env)
         diff = _run(["dvc", "metrics", "diff"], root, env)
         assert "metrics/final.json" in diff and "metrics/base_mlp.json" not in diff
+        table = _run(["mnistsum", "exps"], root, env).splitlines()
+        assert max(len(line) for line in table) <= 120, table
+        changed = [line.split() for line in table if line.strip().startswith("final.max_epochs")]
+        assert changed and changed[0][1] == "3" and changed[0][-1] == "2", table  # reference, then the experiment
+        assert any(line.strip().startswith("final test") for line in table)
     finally:
         for name, data in saved.items():
             (root / name).write_bytes(data)
         for name, data in saved_metrics.items():
             (root / "metrics" / name).write_bytes(data)
         _run(["dvc", "checkout", "--force"], root, env)
+
+
+def test_a_teammate_pulls_the_outs_and_has_nothing_to_run(repo, tmp_path):
+    """dvc push to a directory remote, then a second clone pulls: nothing to do, and dvc repro runs no stage."""
+    root, env, _ = repo
+    remote = tmp_path / "remote"
+    _run(["dvc", "remote", "add", "-d", "shared", str(remote)], root, env)
+    try:
+        _run(["git", "add", ".dvc/config"], root, env)
+        _run(["git", "commit", "-qm", "shared remote"], root, env)
+        assert "pushed" in _run(["dvc", "push"], root, env)
+        clone = tmp_path / "teammate"
+        _run(["git", "clone", "-q", str(root), str(clone)], tmp_path, env)
+        _run(["dvc", "pull"], clone, env | {"PYTHONPATH": str(clone)})
+        assert (clone / "models" / "sumnet" / "model.keras").is_file()
+        assert json.loads(_run(["dvc", "status", "--json"], clone, env | {"PYTHONPATH": str(clone)}) or "{}") == {}
+        out = _run(["dvc", "repro"], clone, env | {"PYTHONPATH": str(clone)})
+        assert "Running stage" not in out and "up to date" in out, out
+    finally:
+        _run(["dvc", "remote", "remove", "shared"], root, env)
+        _run(["git", "commit", "-qam", "no remote"], root, env)
 
 
 def test_editing_a_module_changes_only_the_stages_that_read_it(repo):

@@ -20,6 +20,8 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 ROWS, COLS = 56, 28
 FLAT = ROWS * COLS
@@ -27,7 +29,19 @@ SHAPE_TEXT = "(n, 56, 28): 56 rows x 28 columns"
 EXPECTED = f"uint8 pixels {SHAPE_TEXT}, or floats in [0, 1] of shape (n, 56, 28) or (n, {FLAT})"
 
 
-class PixelError(ValueError):
+class Refusal(MlflowException, ValueError):
+    """Input the model refuses, in one line. Served, it is an HTTP 400 whose JSON `message` is exactly that line:
+    MLflow's scoring server passes an MlflowException on as its response, but first rewrites its `message` to
+    prefix the whole request body, so this one keeps its own line (and carries no stack trace)."""
+
+    def __init__(self, line: str):
+        self._line = line
+        super().__init__(line, error_code=INVALID_PARAMETER_VALUE)
+
+    message = property(lambda self: self._line, lambda self, _rewritten: None)
+
+
+class PixelError(Refusal):
     """Input outside the contract; the message is one line naming what was found and what was expected."""
 
 
@@ -134,7 +148,7 @@ def digit_sum_layer() -> type:
 DIGIT_LAYERS = ("top_digit", "bottom_digit")  # a sumnet's two digit distributions, by layer name
 
 
-class DigitsUnavailable(ValueError):
+class DigitsUnavailable(Refusal):
     """The model has no digit outputs (only a sumnet has them)."""
 
 

@@ -44,6 +44,11 @@ class PruneOnValAccuracy(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def trial_run_name(stage: str, number: int) -> str:
+    """Unique across studies, so a trial is never mistaken for another study's trial of the same number."""
+    return f"{stage}/trial-{number:03d}"
+
+
 def study_name(stage: str, section: Search, previous: Spec | None, data_id: str, seed: int,
                batch_size: int) -> str:
     """Every input that changes a trial's result -> the study's identity: the search settings, the starting
@@ -108,7 +113,7 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
             raise SurplusTrial(f"trial {trial.number}: the study already has {section.n_trials} trials")
         cfg = suggest(trial, previous).replace(batch_norm=section.batch_norm)
         pruning = PruneOnValAccuracy(trial)
-        label = f"trial-{trial.number:03d}"
+        label = trial_run_name(stage, trial.number)
         with tracking.start_run("nn", label, stage=stage, parent_run_id=parent_id,
                                 params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs,
                                         "worker_id": worker_id},
@@ -120,7 +125,9 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
             tracking.log_metrics(child.info.run_id, {"final_val_accuracy": result.val_accuracy,
                                                      "final_test_accuracy": result.test_accuracy,
                                                      "epochs_run": result.epochs_run})
-            tracking.log_tags(child.info.run_id, {"trial_state": state})
+            # A pruned trial says so in its name: the runs table shows every finished run with the same tick.
+            tracking.log_tags(child.info.run_id, {"trial_state": state} | (
+                {"mlflow.runName": f"{label} (pruned at epoch {pruning.pruned_at + 1})"} if state == "PRUNED" else {}))
             trial.set_user_attr("test_accuracy", result.test_accuracy)
             trial.set_user_attr("config", cfg.to_dict())
             trial.set_user_attr("mlflow_run_id", child.info.run_id)
@@ -159,7 +166,7 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
         tracking.log_metrics(parent.info.run_id, {"best_val_accuracy": best.value,
                                                   "best_test_accuracy": best.user_attrs["test_accuracy"],
                                                   "n_trials": summary["n_trials"], "n_pruned": summary["n_pruned"]})
-        tracking.log_tags(parent.info.run_id, {"best_trial": f"trial-{best.number:03d}"})
+        tracking.log_tags(parent.info.run_id, {"best_trial": trial_run_name(stage, best.number)})
         tracking.log_files(parent.info.run_id, optuna_figures(study, stage, plots_dir))
     write_json(out_path, summary)
     if metrics_path:

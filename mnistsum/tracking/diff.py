@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from mlflow.exceptions import MlflowException
@@ -16,8 +17,8 @@ NOISY_TAGS = ("mlflow.log-model.history", "mlflow.source.name", "mlflow.user", "
 
 
 def resolve_run(ref: str, experiment: str | None = None):
-    """A run by id (or a unique id prefix of 6+ characters, any case, as printed), or by name (the newest of
-    that name) in one experiment or all of them."""
+    """A run by id (or a unique id prefix of 6+ characters, any case, as printed), or by a name that only one
+    run has, in one experiment or all of them; a name several runs share is refused, listing them."""
     client = tracking.configure(read_only=True)
     if re.fullmatch(r"[0-9a-fA-F]{32}", ref):
         try:
@@ -43,11 +44,19 @@ def resolve_run(ref: str, experiment: str | None = None):
         ids = [e.experiment_id for e in client.search_experiments()]
     safe = ref.replace("'", "\\'")
     runs = client.search_runs(ids, filter_string=f"attributes.run_name = '{safe}'",
-                              order_by=["attributes.start_time DESC"], max_results=1) if ids else []
+                              order_by=["attributes.start_time DESC"], max_results=50) if ids else []
+    where = f"experiment {experiment!r}" if experiment else "any experiment"
     if not runs:
-        where = f"experiment {experiment!r}" if experiment else "any experiment"
         raise InputError(f"no run named {ref!r} in {where} (give a run id or another name)")
+    if len(runs) > 1:
+        listed = ", ".join(f"{r.info.run_id[:8]} ({_started(r)})" for r in runs[:5])
+        raise InputError(f"{len(runs)} runs are named {ref!r} in {where}: {listed}{' ...' if len(runs) > 5 else ''}; "
+                         "give a run id")
     return runs[0]
+
+
+def _started(run) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(run.info.start_time / 1000))
 
 
 def diff_runs(a, b, show_all: bool = False) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from mnistsum.tracking.orphans import PROCESS_TAG, close_orphans, this_process
 from mnistsum.tracking.store import configure, experiment_id
 
 STUDY_PARENT_TAG = "optuna.study_parent"
+PIPELINE_WRITES = ("dvc.lock", "metrics")  # tracked files `dvc repro` itself changes
 
 
 @functools.cache
@@ -35,7 +36,9 @@ def git_state() -> dict[str, str]:
             return ""
 
     commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    # The pipeline itself rewrites dvc.lock and metrics/ as it runs: only other changes make a run's code dirty.
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ":/", *(f":(top,exclude){p}"
+                                                                                 for p in PIPELINE_WRITES)))
     return {"git.commit": commit, "mlflow.source.git.commit": commit, "git.dirty": str(dirty).lower()}
 
 

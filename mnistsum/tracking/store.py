@@ -187,6 +187,13 @@ def relocate_store(db_path: Path) -> int:
     return changed
 
 
+def absolute_uri(uri: str) -> str:
+    """A SQLite URI with its path made absolute (as another process in another folder must see it)."""
+    if not uri.startswith("sqlite:///"):
+        return uri
+    return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+
+
 def configure(read_only: bool = False) -> MlflowClient:
     """Point MLflow at the project's store and return a client.
 
@@ -198,7 +205,10 @@ def configure(read_only: bool = False) -> MlflowClient:
     if folder is not None:
         db_path = Path(uri[len("sqlite:///"):])
         if read_only and not db_path.is_file():
-            raise InputError(f"no MLflow store at {uri} (run dvc repro first, or set MLFLOW_TRACKING_URI)")
+            where = "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "the default store"
+            raise InputError(f"no MLflow store at {db_path.resolve()} ({where}, {uri}): run this from the mnistsum "
+                             "folder after dvc repro, or point MLFLOW_TRACKING_URI at its store "
+                             "(sqlite:////path/to/mnistsum/mlruns/mlflow.db)")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -38,7 +38,9 @@ def test_study_children_history_and_resume(mlflow_store, tiny_params, tiny_data_
     assert len(parents) == 1 and parents[0].info.run_name == "study1" and parents[0].info.status == "FINISHED"
     parent_id = parents[0].info.run_id
     kids = tracking.child_runs(parent_id)
-    assert [k.info.run_name for k in kids] == ["trial-000", "trial-001"]
+    assert [k.info.run_name.split(" (pruned")[0] for k in kids] == ["study1/trial-000", "study1/trial-001"]
+    for kid in kids:  # a pruned trial says so in its name, with the epoch it stopped at
+        assert (kid.data.tags["trial_state"] == "PRUNED") == ("(pruned at epoch " in kid.info.run_name)
     for kid in kids:
         contexts = {d.tags[0].value: d.dataset for d in kid.inputs.dataset_inputs}
         assert set(contexts) == {"train", "val", "test"} and all(len(d.digest) == 32 for d in contexts.values())
@@ -116,7 +118,7 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if "trial-001 epoch 3/" in line:  # trial 0 finished, trial 1 under way
+        if "study1/trial-001 epoch 3/" in line:  # trial 0 finished, trial 1 under way
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)

@@ -192,13 +192,25 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=floats,
                                      headers={"Content-Type": "application/json"})
         assert json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"] == expected.tolist()
-        # Out-of-range pixels are refused by the model, not wrapped to uint8 on the way in.
-        bad = json.dumps({"inputs": (x.astype(int) + 300).tolist()}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=bad,
-                                     headers={"Content-Type": "application/json"})
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(req, timeout=60)
-        assert "integer pixels in [300, 555], expected 0-255" in refused.value.read().decode()
+        # Bad bodies are refused by the model (never cast on the way in): HTTP 400 whose message is the
+        # contract's one line, with no stack trace for the client.
+        bad_bodies = {
+            "integer pixels in [300, 555], expected 0-255 (or floats in [0, 1])": (x.astype(int) + 300).tolist(),
+            "shape (4, 28, 56), expected uint8 pixels (n, 56, 28)": np.zeros((4, 28, 56), int).tolist(),
+            "values in [-0.5, 0.5], expected floats in [0, 1]": np.full((1, 56, 28), 0.5).tolist() + [
+                np.full((56, 28), -0.5).tolist()],
+            "values of type str, expected uint8 pixels": [["a"] * 28] * 56,
+        }
+        for expected_line, inputs in bad_bodies.items():
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
+                                         data=json.dumps({"inputs": inputs}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(req, timeout=60)
+            answer = json.loads(refused.value.read().decode())
+            assert refused.value.code == 400 and "stack_trace" not in answer, answer
+            assert answer["message"].startswith("input: ") and expected_line in answer["message"], answer
+            assert "\n" not in answer["message"]
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -28,6 +28,17 @@ def test_diff_shows_exactly_the_differing_params(mlflow_store, capsys):
     assert "lr" in text and "units" not in text and "A: trial-001" in text
 
 
+def test_a_name_two_runs_share_is_refused_listing_them(mlflow_store, capsys):
+    a, b = _two_runs()
+    with tracking.start_run("nn", "trial-001", params={"lr": 0.5}) as c:
+        pass
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["runs", "diff", "trial-001", "trial-002"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "2 runs are named 'trial-001'" in err and a[:8] in err and c.info.run_id[:8] in err
+
+
 def test_unknown_run_is_one_line(mlflow_store, capsys):
     _two_runs()
     for args in (["runs", "diff", "nope", "trial-001"], ["runs", "diff", "0" * 32, "trial-001"],

@@ -1,0 +1,99 @@
+"""`mnistsum exps`: DVC experiments against their reference commit, in a terminal: the params that differ and
+each stage's headline accuracies (validation / test), one column per experiment, at most `width` characters.
+
+`dvc exp show` prints every param and metric of every stage (hundreds of columns); this keeps what a user
+compares. It reads `dvc exp show --json`, so it shows exactly what DVC records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from mnistsum.errors import InputError
+from mnistsum.tracking import flatten
+
+HEADLINE = ("val_accuracy", "test_accuracy")
+MAX_LABEL = 40  # longer param names are cut
+
+
+def exp_show(repo: str = ".") -> list[dict]:
+    try:
+        out = subprocess.run(["dvc", "exp", "show", "--json"], cwd=repo, capture_output=True, text=True, timeout=600)
+    except OSError as exc:
+        raise InputError(f"cannot run dvc: {exc}") from None
+    if out.returncode != 0:
+        raise InputError(f"dvc exp show failed in {repo}: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(out.stdout)
+
+
+def columns(shown: list[dict]) -> list[tuple[str, dict]]:
+    """(name, data) of the reference commit, the workspace when it differs, and each experiment, newest last."""
+    cols: list[tuple[str, dict]] = []
+    workspace = next((e for e in shown if e["rev"] == "workspace"), None)
+    for base in (e for e in shown if e["rev"] != "workspace"):
+        cols.append((f"{base.get('name') or base['rev'][:7]}@{base['rev'][:7]}", base["data"] or {}))
+        for exp in reversed(base.get("experiments") or []):
+            rev = exp["revs"][0]
+            cols.append((exp.get("name") or rev.get("name") or rev["rev"][:7], rev.get("data") or {}))
+    if workspace is not None and cols and _values(workspace["data"] or {}) != _values(cols[0][1]):
+        cols.insert(1, ("workspace", workspace["data"] or {}))
+    return cols
+
+
+def _values(data: dict) -> tuple[dict, dict]:
+    params = {}
+    for file, content in (data.get("params") or {}).items():
+        params |= {k: v for k, v in flatten((content or {}).get("data") or {}).items()}
+    metrics = {}
+    for file, content in (data.get("metrics") or {}).items():
+        stage = file.rsplit("/", 1)[-1].removesuffix(".json")
+        for key in HEADLINE:
+            value = ((content or {}).get("data") or {}).get(key)
+            if value is not None:
+                metrics[f"{stage} {key.split('_')[0]}"] = value
+    return params, metrics
+
+
+def table(cols: list[tuple[str, dict]], width: int = 120) -> str:
+    """The params that differ between columns, then every headline accuracy; columns beyond `width` are left
+    out (the oldest experiments first), and the table says how many."""
+    if not cols:
+        raise InputError("no commit or experiment to show (run dvc exp run -S key=value first)")
+    cell = 12
+    every = [_values(data) for _, data in cols]
+    changed = [k for k in sorted({k for p, _ in every for k in p})
+               if len({json.dumps(p.get(k)) for p, _ in every}) > 1]
+    label_width = min(MAX_LABEL, max([len("accuracy (val, test)"), *(len(k) + 2 for k in changed)]) + 1)
+    room = max(1, (width - label_width) // (cell + 1))
+    keep = [0, *range(max(1, len(cols) - room + 1), len(cols))] if room > 1 else [0]
+    shown, left_out = [cols[i] for i in keep], len(cols) - len(keep)
+    values = [every[i] for i in keep]
+    changed = [k for k in changed if len({json.dumps(p.get(k)) for p, _ in values}) > 1]
+    metric_keys = list(dict.fromkeys(k for _, m in values for k in m))
+
+    def row(label: str, cells: list[Any]) -> str:
+        return (f"{label[:label_width - 1]:<{label_width}}"
+                + " ".join(f"{_fmt(c)[:cell]:>{cell}}" for c in cells)).rstrip()
+
+    lines = [row("", [name for name, _ in shown])]
+    lines.append(row("params changed", []) if changed else row("params changed: none", []))
+    lines += [row(f"  {k}", [p.get(k) for p, _ in values]) for k in changed]
+    lines.append(row("accuracy (val, test)", []))
+    reference = values[0][1]
+    for k in metric_keys:
+        cells = [m.get(k) for _, m in values]
+        marks = ["" if i == 0 or c == reference.get(k) else "*" for i, c in enumerate(cells)]
+        lines.append(row(f"  {k}", [f"{_fmt(c)}{mark}" for c, mark in zip(cells, marks)]))
+    notes = ["* differs from the reference (first column)."]
+    if left_out:
+        notes.append(f"{left_out} older experiment(s) left out to fit {width} characters.")
+    return "\n".join(lines + notes)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
