@@ -39,11 +39,11 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
-def write_metrics(path: str | Path, val_accuracy: float | None, test_accuracy: float | None, seconds: float,
+def write_metrics(path: str | Path, val_accuracy: float | None, test_accuracy: float | None,
                   **extra: float | int) -> None:
     """A stage's DVC metrics: only the few numbers a user compares between experiments, accuracies first
-    (`dvc exp show` keeps this order). Everything else goes to results/ and MLflow."""
-    data = {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy, "seconds": round(seconds, 1), **extra}
+    (`dvc exp show` keeps this order). Times, throughput and everything else go to results/ and MLflow."""
+    data = {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy, **extra}
     write_text(path, json.dumps({k: v for k, v in data.items() if v is not None}, indent=2, default=_jsonable) + "\n")
 
 

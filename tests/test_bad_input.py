@@ -164,3 +164,15 @@ def test_successful_predict_is_quiet(mlflow_store, tiny_splits, tmp_path, test_s
                           text=True, timeout=300, env=env | {"MLFLOW_TRACKING_URI": mlflow_store})
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.count("\n") == 1 and " sum " in proc.stdout
+
+
+def test_outside_the_repo_the_error_names_the_store_and_the_variable(tmp_path):
+    """No store here and no MLFLOW_TRACKING_URI: one line naming both, and no store created."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    for command in (["predict", str(_png(tmp_path))], ["serve"], ["ui"]):
+        proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", *command], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert str(tmp_path / "mlruns" / "mlflow.db") in lines[0] and "MLFLOW_TRACKING_URI" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]  # nothing created: no mlruns/, no mlflow.db

@@ -170,8 +170,8 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
         tracking.log_files(parent.info.run_id, optuna_figures(study, stage, plots_dir))
     write_json(out_path, summary)
     if metrics_path:
-        write_metrics(metrics_path, best.value, summary["test_accuracy"], time.perf_counter() - started,
-                      n_trials=summary["n_trials"], n_pruned=summary["n_pruned"],
+        write_metrics(metrics_path, best.value, summary["test_accuracy"], n_trials=summary["n_trials"],
+                      n_pruned=summary["n_pruned"],
                       n_failed=sum(t.state == TrialState.FAIL and not t.user_attrs.get("surplus")
                                    for t in study.trials))
     print(f"{stage}: best trial {best.number} val {best.value:.4f} test {summary['test_accuracy']:.4f}")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,6 @@ class Paths:
 
 
 def run(params: Params, paths: Paths) -> dict:
-    started = time.perf_counter()
     p = params.activation
     previous = models.read_spec(paths.previous)
     seed, batch = params.base.seed, params.base.batch_size
@@ -54,5 +52,5 @@ def run(params: Params, paths: Paths) -> dict:
         tracking.log_metrics(parent.info.run_id, {"best_val_accuracy": r.val_accuracy,
                                                   "best_test_accuracy": r.test_accuracy})
     write_json(paths.out, summary)
-    write_metrics(paths.metrics, r.val_accuracy, r.test_accuracy, time.perf_counter() - started)
+    write_metrics(paths.metrics, r.val_accuracy, r.test_accuracy)
     return summary

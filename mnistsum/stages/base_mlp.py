@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,6 @@ class Paths:
 def run(params: Params, paths: Paths) -> dict:
     p, seed, batch = params.base_mlp, params.base.seed, params.base.batch_size
     cfg = MlpSpec(units=p.units, activation=p.activation, dropout=p.dropout, learning_rate=p.learning_rate)
-    started = time.perf_counter()
     stage_data = load_data(paths.data, 1.0, seed)
     pairs = stage_data.pairs
     with tracking.start_run("nn", "base_mlp", stage="base_mlp",
@@ -43,6 +41,6 @@ def run(params: Params, paths: Paths) -> dict:
         fig_path = paths.out / "accuracy.png"
         save_figure(figures.accuracy_curves({"base": result.history}, "Base network: accuracy per epoch"), fig_path)
         tracking.log_files(rid, [fig_path])
-    write_metrics(paths.metrics, result.val_accuracy, result.test_accuracy, time.perf_counter() - started)
+    write_metrics(paths.metrics, result.val_accuracy, result.test_accuracy)
     print(f"base_mlp: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f}")
     return summary

@@ -163,7 +163,7 @@ def run(params: Params, paths: Paths) -> dict:
            "seconds": time.perf_counter() - started}
     write_json(summary_path, out)
     headline = {"sumnet_test_accuracy": largest["sumnet"]["accuracy"]} if p.sumnet else {}
-    write_metrics(metrics_path, None, None, out["seconds"], train_pairs=largest["n"],
+    write_metrics(metrics_path, None, None, train_pairs=largest["n"],
                   combined_test_accuracy=largest["combined"]["accuracy"],
                   sequential_test_accuracy=largest["sequential_convolved"]["accuracy"], **headline)
     return out

@@ -99,9 +99,8 @@ def train_evaluate_register(stage: str, spec: Spec, section: Training, params: P
                              seconds=time.perf_counter() - started)
     write_json(paths.out / "best.json", summary)
     headline = {k: report[k] for k in report if k.endswith("digit_accuracy")}
-    write_metrics(paths.metrics, result.val_accuracy, result.test_accuracy, summary["seconds"],
-                  test_ece=report["test_ece"], epochs_run=result.epochs_run, best_epoch=report["best_epoch"],
-                  pairs_per_second=report["pairs_per_second"], **headline)
+    write_metrics(paths.metrics, result.val_accuracy, result.test_accuracy, test_ece=report["test_ece"],
+                  epochs_run=result.epochs_run, **headline)
     print(f"{stage}: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f}"
           + "".join(f" {k} {v:.4f}" for k, v in headline.items())
           + f" after {result.epochs_run} epochs ({train_seconds:.0f}s); "

@@ -195,8 +195,7 @@ def stage_run(stage: str, params: Params, section: BaseModel,
         write_tables(rows, table_csv, table_md, title)
         write_json(paths.summary, summary)
         val, test = headline
-        write_metrics(paths.metrics, summary[val], summary[test], summary["seconds"],
-                      default_test_accuracy=summary["default_test_accuracy"], n_points=len(rows))
+        write_metrics(paths.metrics, summary[val], summary[test], default_test_accuracy=summary["default_test_accuracy"])
         tracking.log_metrics(rid, {k: v for k, v in summary.items() if isinstance(v, (int, float))
                                    and not isinstance(v, bool)})
         tracking.log_tags(rid, {k: v for k, v in summary.items() if isinstance(v, str) and k != "run_id"})

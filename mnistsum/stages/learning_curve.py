@@ -93,7 +93,7 @@ def run(params: Params, paths: Paths) -> dict:
            "seconds": time.perf_counter() - started}
     write_json(paths.summary, out)
     headline = {f"{f}_test_accuracy_at_{n}": _acc(points, f, n) for f in p.families for n in sizes}
-    write_metrics(paths.metrics, None, None, out["seconds"], **{k: v for k, v in headline.items() if v is not None})
+    write_metrics(paths.metrics, None, None, **{k: v for k, v in headline.items() if v is not None})
     return out
 
 

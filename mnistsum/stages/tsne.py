@@ -129,7 +129,7 @@ def run(params: Params, paths: Paths) -> dict:
                 "input_knn_accuracy": scores["input"]["knn_accuracy"]}
     if "sumnet digit embedding" in scores:
         headline["sumnet_digit_knn_accuracy"] = scores["sumnet digit embedding"]["knn_accuracy"]
-    write_metrics(metrics_path, None, None, result["seconds"], **headline)
+    write_metrics(metrics_path, None, None, **headline)
     return result
 
 

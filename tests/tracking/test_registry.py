@@ -170,12 +170,10 @@ def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_pa
 def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits, tmp_path):
     _register(tiny_model, 0.5, tiny_splits)
     port = free_port()
-    mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    server = subprocess.Popen([mlflow_cli, "models", "serve", "-m", "models:/mnistsum-mlp@champion",
-                               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store,  # it execs uvicorn from PATH
-                                                "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
+    # `mnistsum serve` as the README runs it: mlflow models serve on the store, from another folder.
+    server = subprocess.Popen([sys.executable, "-m", "mnistsum.cli", "serve", "--model", "models:/mnistsum-mlp@champion",
+                               "--port", str(port)], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store})
     try:
         try:
             wait_until_answers(f"http://127.0.0.1:{port}/ping", server, 240, "mlflow models serve")
