@@ -101,7 +101,7 @@ def _png(tmp_path) -> Path:
 @pytest.mark.parametrize("uri, expected", [
     ("foo://somewhere", "unsupported scheme 'foo'"),
     ("file:///tmp/mlruns", "plain file stores are off"),
-    ("sqlite:////typo/dir/mlflw.db", "no MLflow store at sqlite:////typo/dir/mlflw.db"),
+    ("sqlite:////typo/dir/mlflw.db", "no MLflow store at /typo/dir/mlflw.db (MLFLOW_TRACKING_URI, sqlite:////typo/dir/mlflw.db)"),
 ])
 def test_bad_tracking_uris(uri, expected, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from mnistsum.services import free_port
 from mnistsum.tracking import STUDY_PARENT_TAG
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKER = """
 import sys
 from pathlib import Path
