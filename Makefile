@@ -24,6 +24,8 @@ repro: .venv/.installed
 	dvc repro
 
 test: .venv/.installed
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 # PostgreSQL + an MLflow tracking server on this machine, for multi-worker studies (prints the exports to use).

@@ -31,10 +31,13 @@ def main() -> None:
     cfg = (read_spec(args.config) if args.config else REPORT).replace(batch_norm=True)
     data = training_arrays(load_data(args.data, 1.0, args.seed).pairs, resample=True)
     t0 = time.perf_counter()
-    r = train(cfg, data, args.max_epochs, 128, args.seed, label="bench", patience=args.patience,
-              resample=not args.fixed)
-    print(f"{cfg} {'fixed' if args.fixed else 'fresh'} pairs: val {r.val_accuracy:.4f} test {r.test_accuracy:.4f} "
-          f"after {r.epochs_run} epochs ({time.perf_counter() - t0:.0f}s)")
+    r = train(
+        cfg, data, args.max_epochs, 128, args.seed, label="bench", patience=args.patience, resample=not args.fixed
+    )
+    print(
+        f"{cfg} {'fixed' if args.fixed else 'fresh'} pairs: val {r.val_accuracy:.4f} test {r.test_accuracy:.4f} "
+        f"after {r.epochs_run} epochs ({time.perf_counter() - t0:.0f}s)"
+    )
 
 
 if __name__ == "__main__":

@@ -32,12 +32,32 @@ def main() -> None:
     spec = spec_from_dict(json.loads(args.spec))
     pairs = {split: load_split(args.data, split) for split in ("train", "val", "test")}
     t0 = time.perf_counter()
-    result = train(spec, training_arrays(pairs), args.epochs, args.batch_size, args.seed, label=spec.family,
-                   patience=args.patience, schedule=args.schedule, monitors=[lambda m: models.measures(m, {"val": pairs["val"], "test": pairs["test"]})])
+    result = train(
+        spec,
+        training_arrays(pairs),
+        args.epochs,
+        args.batch_size,
+        args.seed,
+        label=spec.family,
+        patience=args.patience,
+        schedule=args.schedule,
+        monitors=[lambda m: models.measures(m, {"val": pairs["val"], "test": pairs["test"]})],
+    )
     seconds = time.perf_counter() - t0
     report, _ = evaluate(result.model, pairs, 15, args.plots, spec.family)
-    print(json.dumps({"spec": spec.to_dict(), "epochs": args.epochs, "schedule": args.schedule,
-                      "epochs_run": result.epochs_run, "train_seconds": round(seconds), **report}, indent=1))
+    print(
+        json.dumps(
+            {
+                "spec": spec.to_dict(),
+                "epochs": args.epochs,
+                "schedule": args.schedule,
+                "epochs_run": result.epochs_run,
+                "train_seconds": round(seconds),
+                **report,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

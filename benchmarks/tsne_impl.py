@@ -32,8 +32,11 @@ def main() -> None:
             pts = tsne_2d(emb, perplexity, 42, 50, impl)
             seconds = time.perf_counter() - t0
             s = score_map(emb, pts, labels, 5, 42)
-            print(f"perplexity {perplexity:g} {impl:8s}: {seconds:6.1f}s  knn {s['knn_accuracy']:.3f}  "
-                  f"trust {s['trustworthiness']:.3f}", flush=True)
+            print(
+                f"perplexity {perplexity:g} {impl:8s}: {seconds:6.1f}s  knn {s['knn_accuracy']:.3f}  "
+                f"trust {s['trustworthiness']:.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

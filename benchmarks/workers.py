@@ -25,8 +25,12 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 def work(url, journal, name, n_trials, trial_seconds, worker_id):
     storage = study_storage.make_storage(url, Path(journal), heartbeat_seconds=5)
-    study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=study_storage.sampler_seed(42, worker_id)))
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=study_storage.sampler_seed(42, worker_id)),
+    )
 
     def objective(trial):
         if study_storage.is_surplus(study, trial, n_trials):

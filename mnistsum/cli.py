@@ -48,7 +48,9 @@ def read_file(path: Path) -> np.ndarray:
         with Image.open(path) as img:
             x = grey_pixels(img, path)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InputError(f"{path}: not a readable image (expected a grayscale PNG of {SHAPE_TEXT.split(': ')[1]})") from None
+        raise InputError(
+            f"{path}: not a readable image (expected a grayscale PNG of {SHAPE_TEXT.split(': ')[1]})"
+        ) from None
     if x.shape != (56, 28):
         raise InputError(f"{path}: image of {x.shape[0]} rows x {x.shape[1]} columns, expected 56 rows x 28 columns")
     return x[None]
@@ -95,8 +97,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
         return
     # The sumnet also says which two digits it read, each with its own probability.
     for name, p, top, bottom in zip(names, *model.predict_digits(x)):
-        print(f"{name:<{width}}  sum {int(p.argmax()):2d}  probability {p.max():.3f}  "
-              f"digits {int(top.argmax())} ({top.max():.3f}) + {int(bottom.argmax())} ({bottom.max():.3f})")
+        print(
+            f"{name:<{width}}  sum {int(p.argmax()):2d}  probability {p.max():.3f}  "
+            f"digits {int(top.argmax())} ({top.max():.3f}) + {int(bottom.argmax())} ({bottom.max():.3f})"
+        )
 
 
 def cmd_runs_diff(args: argparse.Namespace) -> None:
@@ -127,10 +131,14 @@ def cmd_worker(args: argparse.Namespace) -> None:
     except DvcException as exc:
         raise InputError(f"{args.repo}: cannot read stage {args.stage!r} from dvc.yaml ({exc})") from None
     argv = shlex.split(cmd)
-    stage_args = studies.parser().parse_args(argv[argv.index("pipelines/study.py") + 1:])
+    stage_args = studies.parser().parse_args(argv[argv.index("pipelines/study.py") + 1 :])
     worker_id = args.worker_id if args.worker_id is not None else _worker_id()
-    studies.run(load_params(args.repo / stage_args.params), studies.paths_from(stage_args, args.repo, worker=True),
-                stage_args.stage, worker_id=worker_id)
+    studies.run(
+        load_params(args.repo / stage_args.params),
+        studies.paths_from(stage_args, args.repo, worker=True),
+        stage_args.stage,
+        worker_id=worker_id,
+    )
 
 
 def _worker_id() -> int:
@@ -152,19 +160,29 @@ def cmd_ui(args: argparse.Namespace) -> None:
     re-rooted first, so the UI shows this clone's figures and models."""
     uri = tracking.tracking_uri()
     if not uri.startswith("sqlite:"):
-        raise InputError(f"MLFLOW_TRACKING_URI={tracking.without_secret(uri)} is not a local store: open that "
-                         "server's page, or run mlflow ui against the database yourself")
+        raise InputError(
+            f"MLFLOW_TRACKING_URI={tracking.without_secret(uri)} is not a local store: open that "
+            "server's page, or run mlflow ui against the database yourself"
+        )
     tracking.configure(read_only=True)
-    exec_server(["ui", "--backend-store-uri", uri], args.host, args.port,
-                f"MLflow UI on http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning")
+    exec_server(
+        ["ui", "--backend-store-uri", uri],
+        args.host,
+        args.port,
+        f"MLflow UI on http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """`mlflow models serve` of a registered model from the project's store, in this environment: the same
     flags, from any folder (the store is found as every mnistsum command finds it)."""
     tracking.configure(read_only=True)
-    exec_server(["models", "serve", "-m", args.model, "--env-manager", "local"], args.host, args.port,
-                f"serving {args.model} on http://{args.host}:{args.port}/invocations (POST JSON {{\"inputs\": ...}})")
+    exec_server(
+        ["models", "serve", "-m", args.model, "--env-manager", "local"],
+        args.host,
+        args.port,
+        f'serving {args.model} on http://{args.host}:{args.port}/invocations (POST JSON {{"inputs": ...}})',
+    )
 
 
 def exec_server(mlflow_args: list[str], host: str, port: int, banner: str) -> None:
@@ -174,14 +192,17 @@ def exec_server(mlflow_args: list[str], host: str, port: int, banner: str) -> No
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise InputError(f"cannot serve on {host}:{port}: {exc.strerror or exc} "
-                             "(another server holds the port? choose one with --port)") from None
-    env = os.environ | {"MLFLOW_TRACKING_URI": tracking.absolute_uri(tracking.tracking_uri()),
-                        # mlflow starts its web server (uvicorn) from PATH: this environment's first.
-                        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
+            raise InputError(
+                f"cannot serve on {host}:{port}: {exc.strerror or exc} "
+                "(another server holds the port? choose one with --port)"
+            ) from None
+    env = os.environ | {
+        "MLFLOW_TRACKING_URI": tracking.absolute_uri(tracking.tracking_uri()),
+        # mlflow starts its web server (uvicorn) from PATH: this environment's first.
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     print(banner, flush=True)
-    os.execve(sys.executable, [sys.executable, "-m", "mlflow", *mlflow_args, "--host", host, "--port", str(port)],
-              env)
+    os.execve(sys.executable, [sys.executable, "-m", "mlflow", *mlflow_args, "--host", host, "--port", str(port)], env)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -189,9 +210,12 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     pr = sub.add_parser("predict", help="predict the sum for grayscale PNGs of 56 rows x 28 columns, or .npz files")
-    pr.add_argument("--model", default="models:/mnistsum@champion",
-                    help="MLflow model URI (default: the best family on validation; "
-                         "models:/mnistsum-sumnet@champion, -cnn or -mlp for one family)")
+    pr.add_argument(
+        "--model",
+        default="models:/mnistsum@champion",
+        help="MLflow model URI (default: the best family on validation; "
+        "models:/mnistsum-sumnet@champion, -cnn or -mlp for one family)",
+    )
     pr.add_argument("files", nargs="+", type=Path)
     pr.set_defaults(func=cmd_predict)
 

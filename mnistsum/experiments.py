@@ -43,7 +43,7 @@ def columns(shown: list[dict]) -> list[tuple[str, dict]]:
 
 def _values(data: dict) -> tuple[dict, dict]:
     params = {}
-    for file, content in (data.get("params") or {}).items():
+    for content in (data.get("params") or {}).values():
         params |= {k: v for k, v in flatten((content or {}).get("data") or {}).items()}
     metrics = {}
     for file, content in (data.get("metrics") or {}).items():
@@ -62,8 +62,7 @@ def table(cols: list[tuple[str, dict]], width: int = 120) -> str:
         raise InputError("no commit or experiment to show (run dvc exp run -S key=value first)")
     cell = 12
     every = [_values(data) for _, data in cols]
-    changed = [k for k in sorted({k for p, _ in every for k in p})
-               if len({json.dumps(p.get(k)) for p, _ in every}) > 1]
+    changed = [k for k in sorted({k for p, _ in every for k in p}) if len({json.dumps(p.get(k)) for p, _ in every}) > 1]
     label_width = min(MAX_LABEL, max([len("accuracy (val, test)"), *(len(k) + 2 for k in changed)]) + 1)
     room = max(1, (width - label_width) // (cell + 1))
     keep = [0, *range(max(1, len(cols) - room + 1), len(cols))] if room > 1 else [0]
@@ -73,8 +72,9 @@ def table(cols: list[tuple[str, dict]], width: int = 120) -> str:
     metric_keys = list(dict.fromkeys(k for _, m in values for k in m))
 
     def row(label: str, cells: list[Any]) -> str:
-        return (f"{label[:label_width - 1]:<{label_width}}"
-                + " ".join(f"{_fmt(c)[:cell]:>{cell}}" for c in cells)).rstrip()
+        return (
+            f"{label[: label_width - 1]:<{label_width}}" + " ".join(f"{_fmt(c)[:cell]:>{cell}}" for c in cells)
+        ).rstrip()
 
     lines = [row("", [name for name, _ in shown])]
     lines.append(row("params changed", []) if changed else row("params changed: none", []))

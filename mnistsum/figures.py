@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -13,8 +14,9 @@ import numpy as np  # noqa: E402
 
 from mnistsum.files import atomic_path  # noqa: E402
 
-plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
-                     "axes.spines.right": False})
+plt.rcParams.update(
+    {"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False}
+)
 
 SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
 
@@ -69,8 +71,11 @@ def accuracy_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], titl
 def _scatter_by_label(ax, points: np.ndarray, labels: np.ndarray, legend: bool = True, label_name: str = "sum") -> None:
     # Ten digits get ten distinct qualitative colours; nineteen sums a spectrum (neighbouring sums look alike,
     # which suits them).
-    colour = (lambda v: plt.get_cmap("tab10")(v)) if label_name == "digit" else \
-        (lambda v: plt.get_cmap("nipy_spectral")(v / 19))
+    colour = (
+        (lambda v: plt.get_cmap("tab10")(v))
+        if label_name == "digit"
+        else (lambda v: plt.get_cmap("nipy_spectral")(v / 19))
+    )
     for s in np.unique(labels):
         sel = labels == s
         ax.scatter(points[sel, 0], points[sel, 1], s=4, color=colour(s), label=str(s), alpha=0.8, linewidths=0)
@@ -114,8 +119,14 @@ def pair_map(points: np.ndarray, labels: np.ndarray, top: np.ndarray, bottom: np
     cmap = plt.get_cmap("tab10")
     for k, (a, b) in enumerate(pairs):
         m = sel & (top == a) & (bottom == b)
-        ax.scatter(points[m, 0], points[m, 1], s=10, color=cmap(k % 10), label=f"{a}+{b} (n={m.sum()})",
-                   marker="o" if k < 10 else "^")
+        ax.scatter(
+            points[m, 0],
+            points[m, 1],
+            s=10,
+            color=cmap(k % 10),
+            label=f"{a}+{b} (n={m.sum()})",
+            marker="o" if k < 10 else "^",
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(title=f"pairs summing to {target}", fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
@@ -124,8 +135,13 @@ def pair_map(points: np.ndarray, labels: np.ndarray, top: np.ndarray, bottom: np
     return fig
 
 
-def depth_curves(depths: Sequence[int], curves: Mapping[str, Sequence[float]], title: str,
-                 marked: Sequence[int] = (), chosen: int | None = None):
+def depth_curves(
+    depths: Sequence[int],
+    curves: Mapping[str, Sequence[float]],
+    title: str,
+    marked: Sequence[int] = (),
+    chosen: int | None = None,
+):
     """Accuracy against tree depth (the report's Figures 16 and 17)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for split, values in curves.items():

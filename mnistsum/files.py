@@ -7,8 +7,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,9 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
-def write_metrics(path: str | Path, val_accuracy: float | None, test_accuracy: float | None,
-                  **extra: float | int) -> None:
+def write_metrics(
+    path: str | Path, val_accuracy: float | None, test_accuracy: float | None, **extra: float | int
+) -> None:
     """A stage's DVC metrics: only the few numbers a user compares between experiments, accuracies first
     (`dvc exp show` keeps this order). Times, throughput and everything else go to results/ and MLflow."""
     data = {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy, **extra}

@@ -52,5 +52,9 @@ def ece(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
 
 def scores(proba: np.ndarray, y: np.ndarray, bins: int) -> dict[str, float]:
     """The four numbers the comparison reports for one set of sum probabilities."""
-    return {"accuracy": accuracy(proba, y), "log_loss": log_loss(proba, y), "brier": brier(proba, y),
-            "ece": ece(proba, y, bins)}
+    return {
+        "accuracy": accuracy(proba, y),
+        "log_loss": log_loss(proba, y),
+        "brier": brier(proba, y),
+        "ece": ece(proba, y, bins),
+    }

@@ -46,8 +46,10 @@ def postgres_bin(name: str) -> str:
     """A PostgreSQL server program: on PATH, or in Debian's /usr/lib/postgresql/<version>/bin."""
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
     if not found:
-        raise InputError(f"PostgreSQL's {name} not found: install it (apt-get install postgresql, or "
-                         "pip install pgserver) and run again")
+        raise InputError(
+            f"PostgreSQL's {name} not found: install it (apt-get install postgresql, or "
+            "pip install pgserver) and run again"
+        )
     return found
 
 
@@ -75,8 +77,11 @@ class Postgres:
         return self.url(name)
 
     def stop(self) -> None:
-        subprocess.run(_as_owner([postgres_bin("pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast", "stop"],
-                                 self.folder), capture_output=True, timeout=60)
+        subprocess.run(
+            _as_owner([postgres_bin("pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast", "stop"], self.folder),
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def start_postgres(folder: Path | None = None, port: int | None = None) -> Postgres:
@@ -90,11 +95,31 @@ def start_postgres(folder: Path | None = None, port: int | None = None) -> Postg
     port = port or free_port()
     data = folder / "data"
     if not data.is_dir():
-        subprocess.run(_as_owner([postgres_bin("initdb"), "-D", str(data), "-A", "trust", "-U", USER], folder),
-                       check=True, capture_output=True, timeout=120)
-    subprocess.run(_as_owner([postgres_bin("pg_ctl"), "-D", str(data), "-o", f"-p {port} -k {folder} -h 127.0.0.1",
-                              "-l", str(folder / "postgres.log"), "-w", "start"], folder),
-                   check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _as_owner([postgres_bin("initdb"), "-D", str(data), "-A", "trust", "-U", USER], folder),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    subprocess.run(
+        _as_owner(
+            [
+                postgres_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                f"-p {port} -k {folder} -h 127.0.0.1",
+                "-l",
+                str(folder / "postgres.log"),
+                "-w",
+                "start",
+            ],
+            folder,
+        ),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return Postgres(folder, port)
 
 
@@ -123,17 +148,36 @@ class TrackingServer:
             self.process.kill()
 
 
-def start_tracking_server(backend_uri: str, artifacts: Path, port: int | None = None,
-                          timeout: float = 180) -> TrackingServer:
+def start_tracking_server(
+    backend_uri: str, artifacts: Path, port: int | None = None, timeout: float = 180
+) -> TrackingServer:
     """`mlflow server` on loopback with proxied artifacts (clients need no shared filesystem)."""
     port = port or free_port()
     mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    env = os.environ | {"PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
-                        "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = os.environ | {
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     log = open(Path(artifacts).parent / f"mlflow-server-{port}.log", "w")
-    process = subprocess.Popen([mlflow_cli, "server", "--backend-store-uri", backend_uri, "--artifacts-destination",
-                                str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                               stdout=log, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        [
+            mlflow_cli,
+            "server",
+            "--backend-store-uri",
+            backend_uri,
+            "--artifacts-destination",
+            str(artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/health", process, timeout, f"mlflow server (log: {log.name})")
     except RuntimeError:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # TF prints harmless C++ graph warnings on every fit; Python exceptions still surface.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -44,8 +45,16 @@ class Arrays:
 
     @classmethod
     def from_pairs(cls, train: Pairs, val: Pairs, test: Pairs) -> Arrays:
-        return cls(train.x, train.y.astype(np.int64), val.x, val.y.astype(np.int64), test.x, test.y.astype(np.int64),
-                   train, val)
+        return cls(
+            train.x,
+            train.y.astype(np.int64),
+            val.x,
+            val.y.astype(np.int64),
+            test.x,
+            test.y.astype(np.int64),
+            train,
+            val,
+        )
 
     @classmethod
     def sums_only(cls, train: Pairs, val: Pairs, test: Pairs) -> Arrays:
@@ -113,8 +122,15 @@ class EpochTracker(keras.callbacks.Callback):
     live to an MLflow run and prints one progress line per epoch. A monitor is `model -> {name: value}`: it
     measures (the sumnet's digit accuracy, say) and never feeds training."""
 
-    def __init__(self, data: Arrays, run_id: str | None, label: str, total_epochs: int,
-                 monitors: list[Callable[[keras.Model], dict[str, float]]] | None = None, track_test: bool = True):
+    def __init__(
+        self,
+        data: Arrays,
+        run_id: str | None,
+        label: str,
+        total_epochs: int,
+        monitors: list[Callable[[keras.Model], dict[str, float]]] | None = None,
+        track_test: bool = True,
+    ):
         super().__init__()
         self.data, self.run_id, self.label, self.total = data, run_id, label, total_epochs
         self.track_test = track_test
@@ -136,9 +152,12 @@ class EpochTracker(keras.callbacks.Callback):
         if self.run_id:
             tracking.log_metrics(self.run_id, logs, step=epoch)
         extra = "".join(f" {k} {v:.4f}" for k, v in logs.items() if k.endswith("digit_accuracy"))
-        print(f"  {self.label} epoch {epoch + 1}/{self.total}: loss {logs['loss']:.4f} "
-              f"acc {logs['accuracy']:.4f} val_acc {logs.get('val_accuracy', float('nan')):.4f} "
-              f"test_acc {test_acc:.4f}{extra} ({time.perf_counter() - self.started:.0f}s)", flush=True)
+        print(
+            f"  {self.label} epoch {epoch + 1}/{self.total}: loss {logs['loss']:.4f} "
+            f"acc {logs['accuracy']:.4f} val_acc {logs.get('val_accuracy', float('nan')):.4f} "
+            f"test_acc {test_acc:.4f}{extra} ({time.perf_counter() - self.started:.0f}s)",
+            flush=True,
+        )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch_started = time.perf_counter()
@@ -155,8 +174,14 @@ class TrainResult:
 
     def summary(self, spec: Spec, source: str, **extra: Any) -> dict[str, Any]:
         """What a stage writes about the network it trained: its config, accuracies, epochs and where it came from."""
-        return {"config": spec.to_dict(), "val_accuracy": self.val_accuracy, "test_accuracy": self.test_accuracy,
-                "epochs_run": self.epochs_run, "source": source, **extra}
+        return {
+            "config": spec.to_dict(),
+            "val_accuracy": self.val_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "epochs_run": self.epochs_run,
+            "source": source,
+            **extra,
+        }
 
 
 def cosine_schedule(learning_rate: float, steps_per_epoch: int, epochs: int):
@@ -164,15 +189,26 @@ def cosine_schedule(learning_rate: float, steps_per_epoch: int, epochs: int):
     stopping early), step by step. The warm-up matters for the sumnet: learning digits from sums alone, a full
     learning rate from the first step sometimes never leaves chance (measured: batch 256 at 2e-3)."""
     warmup = max(1, steps_per_epoch // 2)
-    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=max(1, steps_per_epoch * epochs - warmup),
-                                                  warmup_target=learning_rate, warmup_steps=warmup)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, steps_per_epoch * epochs - warmup), warmup_target=learning_rate, warmup_steps=warmup
+    )
 
 
-def train(spec: Spec, data: Arrays, epochs: int, batch_size: int, seed: int, run_id: str | None = None,
-          label: str = "train", callbacks: list | None = None, patience: int | None = None,
-          resample: bool = False, schedule: str = "constant",
-          monitors: list[Callable[[keras.Model], dict[str, float]]] | None = None,
-          track_test: bool = True) -> TrainResult:
+def train(
+    spec: Spec,
+    data: Arrays,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    run_id: str | None = None,
+    label: str = "train",
+    callbacks: list | None = None,
+    patience: int | None = None,
+    resample: bool = False,
+    schedule: str = "constant",
+    monitors: list[Callable[[keras.Model], dict[str, float]]] | None = None,
+    track_test: bool = True,
+) -> TrainResult:
     """Fit a fresh network of spec's family on sum labels; with patience, stop early on validation accuracy and
     restore the best weights. With resample, each epoch trains on fresh combinations of the training digits
     (FreshPairs). With schedule="cosine", the learning rate decays over `epochs`. Monitors measure each epoch;
@@ -180,30 +216,51 @@ def train(spec: Spec, data: Arrays, epochs: int, batch_size: int, seed: int, run
     seed_everything(seed)
     model = models.build(spec)
     if schedule == "cosine":
-        model.optimizer.learning_rate = cosine_schedule(spec.learning_rate, math.ceil(len(data.y_train) / batch_size),
-                                                        epochs)
+        model.optimizer.learning_rate = cosine_schedule(
+            spec.learning_rate, math.ceil(len(data.y_train) / batch_size), epochs
+        )
     elif schedule != "constant":
         raise ValueError(f"unknown learning-rate schedule {schedule!r}; expected constant or cosine")
     tracker = EpochTracker(data, run_id, label, epochs, monitors, track_test)
     cbs = [tracker, *(callbacks or [])]
     early = None
     if patience:
-        early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
-                                              restore_best_weights=True)
+        early = keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True
+        )
         cbs.append(early)
     if resample:
         if data.train_pairs is None:
             raise ValueError("resample needs the training pairs (Arrays.from_pairs)")
-        model.fit(FreshPairs(data.train_pairs, batch_size, seed), validation_data=(data.x_val, data.y_val),
-                  epochs=epochs, callbacks=cbs, verbose=0)
+        model.fit(
+            FreshPairs(data.train_pairs, batch_size, seed),
+            validation_data=(data.x_val, data.y_val),
+            epochs=epochs,
+            callbacks=cbs,
+            verbose=0,
+        )
     else:
-        model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
-                  batch_size=batch_size, callbacks=cbs, verbose=0, shuffle=True)
+        model.fit(
+            data.x_train,
+            data.y_train,
+            validation_data=(data.x_val, data.y_val),
+            epochs=epochs,
+            batch_size=batch_size,
+            callbacks=cbs,
+            verbose=0,
+            shuffle=True,
+        )
     _, val_acc = model.evaluate(data.x_val, data.y_val, batch_size=2048, verbose=0)
     _, test_acc = model.evaluate(data.x_test, data.y_test, batch_size=2048, verbose=0)
     epochs_run = len(tracker.history.get("loss", []))
-    return TrainResult(model, tracker.history, float(val_acc), float(test_acc), epochs_run,
-                       stopped_early=bool(early and early.stopped_epoch > 0))
+    return TrainResult(
+        model,
+        tracker.history,
+        float(val_acc),
+        float(test_acc),
+        epochs_run,
+        stopped_early=bool(early and early.stopped_epoch > 0),
+    )
 
 
 def predict_proba(model: keras.Model, x: np.ndarray) -> np.ndarray:
@@ -242,8 +299,16 @@ class SmallBudget:
         return max(self.patience, math.ceil(self.patience * math.ceil(full_n / batch_size) / math.ceil(n / batch_size)))
 
 
-def fit_at_size(spec: Spec, pairs: dict[str, Pairs], n: int, budget: SmallBudget, batch_size: int, seed: int,
-                run_id: str | None, label: str) -> dict[str, Any]:
+def fit_at_size(
+    spec: Spec,
+    pairs: dict[str, Pairs],
+    n: int,
+    budget: SmallBudget,
+    batch_size: int,
+    seed: int,
+    run_id: str | None,
+    label: str,
+) -> dict[str, Any]:
     """Train spec's family on the first n training pairs (sum labels only) and score it on the whole test set.
     Returns accuracies, the test sum probabilities (`_proba`) and the family's own measures on test."""
     subset = pairs["train"].head(n)
@@ -253,11 +318,26 @@ def fit_at_size(spec: Spec, pairs: dict[str, Pairs], n: int, budget: SmallBudget
     data = Arrays.sums_only(subset, val, pairs["test"])
     epochs = budget.epochs(n, batch_size)
     t0 = time.perf_counter()
-    result = train(spec, data, epochs, batch_size, seed, run_id=run_id, label=label,
-                   patience=budget.patience_epochs(n, len(pairs["train"]), batch_size), schedule=budget.schedule,
-                   track_test=False)
-    out: dict[str, Any] = {"family": spec.family, "n": n, "val_accuracy": result.val_accuracy,
-                           "test_accuracy": result.test_accuracy, "epochs": epochs, "epochs_run": result.epochs_run,
-                           "train_seconds": time.perf_counter() - t0,
-                           "_proba": predict_proba(result.model, pairs["test"].x)}
+    result = train(
+        spec,
+        data,
+        epochs,
+        batch_size,
+        seed,
+        run_id=run_id,
+        label=label,
+        patience=budget.patience_epochs(n, len(pairs["train"]), batch_size),
+        schedule=budget.schedule,
+        track_test=False,
+    )
+    out: dict[str, Any] = {
+        "family": spec.family,
+        "n": n,
+        "val_accuracy": result.val_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "epochs": epochs,
+        "epochs_run": result.epochs_run,
+        "train_seconds": time.perf_counter() - t0,
+        "_proba": predict_proba(result.model, pairs["test"].x),
+    }
     return out | models.measures(result.model, {"test": pairs["test"]})

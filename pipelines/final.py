@@ -19,7 +19,10 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, required=True, help="folder for the run's figures")
     parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     args = parser.parse_args()
-    final.run(load_params(args.params), final.Paths(args.data, args.previous, args.base_history, args.out, args.plots, args.metrics))
+    final.run(
+        load_params(args.params),
+        final.Paths(args.data, args.previous, args.base_history, args.out, args.plots, args.metrics),
+    )
 
 
 if __name__ == "__main__":

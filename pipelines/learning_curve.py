@@ -18,7 +18,10 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     parser.add_argument("--summary", type=Path, required=True, help="every point (JSON)")
     args = parser.parse_args()
-    learning_curve.run(load_params(args.params), learning_curve.Paths(args.data, tuple(args.stage_results), args.plots, args.metrics, args.summary))
+    learning_curve.run(
+        load_params(args.params),
+        learning_curve.Paths(args.data, tuple(args.stage_results), args.plots, args.metrics, args.summary),
+    )
 
 
 if __name__ == "__main__":

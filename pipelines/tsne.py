@@ -20,7 +20,9 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     parser.add_argument("--summary", type=Path, required=True, help="every map's scores (JSON)")
     args = parser.parse_args()
-    tsne.run(load_params(args.params), tsne.Paths(args.data, args.model, args.sumnet, args.plots, args.metrics, args.summary))
+    tsne.run(
+        load_params(args.params), tsne.Paths(args.data, args.model, args.sumnet, args.plots, args.metrics, args.summary)
+    )
 
 
 if __name__ == "__main__":

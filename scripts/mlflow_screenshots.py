@@ -1,7 +1,8 @@
 """Screenshots of the MLflow UI in headless Chromium, to look at what a user sees after `dvc repro`.
 
 Starts `mlflow ui` on loopback over the given store, waits for /health, then captures the experiments list,
-a study's parent run with its nested trials, a trial's run page and its metric chart, the final run (its datasets) and the registered model.
+a study's parent run with its nested trials, a trial's run page and its metric chart, the final run (its datasets)
+and the registered model.
 Needs Debian's chromium (apt-get install chromium).
 Run: .venv/bin/python scripts/mlflow_screenshots.py --store mlruns/mlflow.db --out reports/screenshots
 """
@@ -19,9 +20,19 @@ from mlflow.tracking import MlflowClient
 
 from mnistsum.tracking import relocate_store
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--window-size=1600,1000", "--virtual-time-budget=60000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1600,1000",
+    "--virtual-time-budget=60000",
+]
 
 
 def wait_for(url: str, seconds: float) -> None:
@@ -37,8 +48,12 @@ def wait_for(url: str, seconds: float) -> None:
 
 
 def shoot(url: str, path: Path, profile: str) -> None:
-    subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={path}", url],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={path}", url],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     print(f"{path}  <- {url}")
 
 
@@ -53,15 +68,29 @@ def main() -> None:
     client = MlflowClient(uri)
     nn = client.get_experiment_by_name("nn-studies")
     study = client.search_runs([nn.experiment_id], filter_string="attributes.run_name = 'study1'")[0]
-    trial = client.search_runs([nn.experiment_id],
-                               filter_string=f"tags.mlflow.parentRunId = '{study.info.run_id}'")[0]
-    final = client.search_runs([nn.experiment_id], filter_string="attributes.run_name = 'final'",
-                               order_by=["attributes.start_time DESC"])[0]
+    trial = client.search_runs([nn.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{study.info.run_id}'")[0]
+    final = client.search_runs(
+        [nn.experiment_id], filter_string="attributes.run_name = 'final'", order_by=["attributes.start_time DESC"]
+    )[0]
     args.out.mkdir(parents=True, exist_ok=True)
     base = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-                               "--port", str(args.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
     try:
         wait_for(f"{base}/health", 120)
         e, s, t = nn.experiment_id, study.info.run_id, trial.info.run_id

@@ -40,17 +40,23 @@ FILES = {
     "uint8 flat": (lambda p: _npz(p / "a.npz", np.zeros((2, 1568), np.uint8)), "expected uint8 pixels (n, 56, 28)"),
     "transposed": (lambda p: _npz(p / "a.npz", np.zeros((2, 28, 56), np.uint8)), "shape (2, 28, 56), expected"),
     "corrupt npz": (lambda p: (p / "a.npz").write_bytes(b"PK\x03\x04garbage") and p / "a.npz", "not a readable .npz"),
-    "npy named npz": (lambda p: (np.save(p / "a.npy", GOOD), (p / "a.npy").rename(p / "a.npz"))[1],
-                      "not an .npz archive"),
+    "npy named npz": (
+        lambda p: (np.save(p / "a.npy", GOOD), (p / "a.npy").rename(p / "a.npz"))[1],
+        "not an .npz archive",
+    ),
     "no x": (lambda p: (np.savez(p / "a.npz", y=GOOD), p / "a.npz")[1], "no array 'x'"),
     "text as png": (lambda p: (p / "a.png").write_text("hi") and p / "a.png", "not a readable image"),
-    "wrong size png": (lambda p: (Image.fromarray(np.zeros((28, 28), np.uint8)).save(p / "a.png"), p / "a.png")[1],
-                       "28 rows x 28 columns, expected 56 rows x 28 columns"),
+    "wrong size png": (
+        lambda p: (Image.fromarray(np.zeros((28, 28), np.uint8)).save(p / "a.png"), p / "a.png")[1],
+        "28 rows x 28 columns, expected 56 rows x 28 columns",
+    ),
     "missing file": (lambda p: p / "nope.png", "file not found"),
     "a directory": (lambda p: (p / "pngs").mkdir() or p / "pngs", "is a directory"),
     "colour png": (lambda p: _rgb(p, equal=False), "colour image (RGB with unequal channels)"),
-    "transparent png": (lambda p: (Image.fromarray(np.zeros((56, 28, 4), np.uint8), "RGBA").save(p / "a.png"),
-                                   p / "a.png")[1], "transparent pixels"),
+    "transparent png": (
+        lambda p: (Image.fromarray(np.zeros((56, 28, 4), np.uint8), "RGBA").save(p / "a.png"), p / "a.png")[1],
+        "transparent pixels",
+    ),
 }
 
 
@@ -72,8 +78,13 @@ def test_ui_on_a_busy_port_is_one_error_line_before_any_url(mlflow_store, tmp_pa
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "ui", "--port", str(port)], capture_output=True,
-                              text=True, timeout=120, env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store})
+        proc = subprocess.run(
+            [sys.executable, "-m", "mnistsum.cli", "ui", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store},
+        )
     assert proc.returncode == 2 and proc.stdout == "", proc.stdout
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot serve on 127.0.0.1:") and str(port) in lines[0]
@@ -98,11 +109,17 @@ def _png(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("uri, expected", [
-    ("foo://somewhere", "unsupported scheme 'foo'"),
-    ("file:///tmp/mlruns", "plain file stores are off"),
-    ("sqlite:////typo/dir/mlflw.db", "no MLflow store at /typo/dir/mlflw.db (MLFLOW_TRACKING_URI, sqlite:////typo/dir/mlflw.db)"),
-])
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("foo://somewhere", "unsupported scheme 'foo'"),
+        ("file:///tmp/mlruns", "plain file stores are off"),
+        (
+            "sqlite:////typo/dir/mlflw.db",
+            "no MLflow store at /typo/dir/mlflw.db (MLFLOW_TRACKING_URI, sqlite:////typo/dir/mlflw.db)",
+        ),
+    ],
+)
 def test_bad_tracking_uris(uri, expected, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     for argv in (["predict", str(_png(tmp_path))], ["runs", "diff", "a", "b"]):
@@ -115,8 +132,14 @@ def test_bad_tracking_uris(uri, expected, tmp_path, monkeypatch, capsys):
 
 
 def test_pixel_contract_refuses_without_casting():
-    for bad in (GOOD.astype(np.int64), GOOD.astype(np.float32) + 1.5, np.zeros((0, 56, 28), np.uint8),
-                np.full((1, 56, 28), np.nan), np.zeros((2, 1568), np.uint8), np.zeros((2, 56, 27), np.uint8)):
+    for bad in (
+        GOOD.astype(np.int64),
+        GOOD.astype(np.float32) + 1.5,
+        np.zeros((0, 56, 28), np.uint8),
+        np.full((1, 56, 28), np.nan),
+        np.zeros((2, 1568), np.uint8),
+        np.zeros((2, 56, 27), np.uint8),
+    ):
         with pytest.raises(PixelError) as exc:
             model_input(bad)
         assert "\n" not in str(exc.value) and "expected" in str(exc.value)
@@ -128,8 +151,17 @@ def _register_tiny(splits, seed):
     model = train(MlpSpec(units=(32,)), data, epochs=1, batch_size=128, seed=seed).model
     v = splits["val"]
     with tracking.start_run("nn", "final") as run:
-        log_and_register(model, run.info.run_id, ["mnistsum-mlp", "mnistsum"], "champion", 0.5, val_x=v.x, val_y=v.y,
-                         data_ids={"train": "a" * 64, "val": "b" * 64, "test": "c" * 64}, params={})
+        log_and_register(
+            model,
+            run.info.run_id,
+            ["mnistsum-mlp", "mnistsum"],
+            "champion",
+            0.5,
+            val_x=v.x,
+            val_y=v.y,
+            data_ids={"train": "a" * 64, "val": "b" * 64, "test": "c" * 64},
+            params={},
+        )
 
 
 def test_floats_and_pixels_give_the_same_sums(mlflow_store, tiny_splits, tmp_path, capsys, test_seed):
@@ -160,8 +192,13 @@ def test_successful_predict_is_quiet(mlflow_store, tiny_splits, tmp_path, test_s
     """Results only on stdout, nothing at all on stderr (no TensorFlow or MLflow banners)."""
     _register_tiny(tiny_splits, test_seed)
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", str(_png(tmp_path))], capture_output=True,
-                          text=True, timeout=300, env=env | {"MLFLOW_TRACKING_URI": mlflow_store})
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnistsum.cli", "predict", str(_png(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env | {"MLFLOW_TRACKING_URI": mlflow_store},
+    )
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.count("\n") == 1 and " sum " in proc.stdout
 
@@ -170,8 +207,14 @@ def test_outside_the_repo_the_error_names_the_store_and_the_variable(tmp_path):
     """No store here and no MLFLOW_TRACKING_URI: one line naming both, and no store created."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     for command in (["predict", str(_png(tmp_path))], ["serve"], ["ui"]):
-        proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", *command], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "mnistsum.cli", *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr
         assert str(tmp_path / "mlruns" / "mlflow.db") in lines[0] and "MLFLOW_TRACKING_URI" in lines[0]

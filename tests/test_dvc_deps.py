@@ -166,5 +166,8 @@ if __name__ == "__main__":  # python tests/test_dvc_deps.py [--write]: print (or
     updated = rewrite_deps(current, load_params(REPO / "params.yaml"))
     if "--write" in sys.argv:
         (REPO / "dvc.yaml").write_text(updated)
-    print("dvc.yaml is up to date" if updated == current else
-          ("dvc.yaml rewritten" if "--write" in sys.argv else "dvc.yaml differs: run with --write"))
+    print(
+        "dvc.yaml is up to date"
+        if updated == current
+        else ("dvc.yaml rewritten" if "--write" in sys.argv else "dvc.yaml differs: run with --write")
+    )

@@ -28,6 +28,7 @@ def test_accuracy_confusion_log_loss_and_brier_on_a_known_case():
     assert accuracy(proba, y) == 0.75
     assert confusion(y, proba.argmax(1), 3).tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
     assert log_loss(proba, y) == pytest.approx(-np.mean(np.log([0.7, 0.8, 0.4, 0.6])))
-    assert brier(proba, y) == pytest.approx(np.mean([0.09 + 0.04 + 0.01, 0.01 + 0.04 + 0.01,
-                                                     0.25 + 0.36 + 0.01, 0.04 + 0.04 + 0.16]))
+    assert brier(proba, y) == pytest.approx(
+        np.mean([0.09 + 0.04 + 0.01, 0.01 + 0.04 + 0.01, 0.25 + 0.36 + 0.01, 0.04 + 0.04 + 0.16])
+    )
     assert set(scores(proba, y, 5)) == {"accuracy", "log_loss", "brier", "ece"}

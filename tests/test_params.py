@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from mnistsum.cli import main as cli_main
 from mnistsum.errors import InputError
@@ -19,7 +20,7 @@ def test_shipped_params_validate(name):
 
 def test_params_are_frozen():
     params = load_params(REPO / "params.yaml")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         params.base.seed = 1
 
 
@@ -73,12 +74,16 @@ def test_every_typo_is_listed_in_one_line(tmp_path):
         raw["study1"]["n_trails"] = raw["study1"].pop("n_trials")
         raw["final"]["patiense"] = raw["final"].pop("patience")
         raw["tsne"]["perplexity"] = 3
+
     with pytest.raises(InputError) as exc:
         load_params(_write(tmp_path, typos))
     msg = str(exc.value)
     assert "\n" not in msg
-    for part in ("study1.n_trails: unknown key (did you mean 'n_trials'?)",
-                 "final.patiense: unknown key (did you mean 'patience'?)", "tsne.perplexity: unknown key"):
+    for part in (
+        "study1.n_trails: unknown key (did you mean 'n_trials'?)",
+        "final.patiense: unknown key (did you mean 'patience'?)",
+        "tsne.perplexity: unknown key",
+    ):
         assert part in msg
     assert "n_trials: missing" not in msg  # the typo's "did you mean" already says it
 

@@ -14,8 +14,17 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parents[1]
-KEEP = ["mnistsum", "pipelines", "profiles", "sources", "dvc.yaml", "pyproject.toml", "README.md", ".gitignore",
-        ".dvcignore"]
+KEEP = [
+    "mnistsum",
+    "pipelines",
+    "profiles",
+    "sources",
+    "dvc.yaml",
+    "pyproject.toml",
+    "README.md",
+    ".gitignore",
+    ".dvcignore",
+]
 
 
 def _run(cmd, cwd, env):
@@ -33,9 +42,15 @@ def repo(tmp_path_factory):
     shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     shutil.copy2(REPO / "profiles" / "tiny.yaml", root / "params.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "DVC_"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", PYTHONPATH=str(root),
-               DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t")
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        PYTHONPATH=str(root),
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+    )
     _run(["git", "init", "-q"], root, env)
     _run(["git", "add", "-A"], root, env)
     _run(["git", "commit", "-qm", "tiny"], root, env)
@@ -46,15 +61,32 @@ def repo(tmp_path_factory):
 
 def test_outs_exist(repo):
     root, _, log = repo
-    for path in ["data/pairs/train.npz", "data/pairs/val.npz", "data/pairs/test.npz", "results/prepare.json",
-                 "models/final/model.keras", "models/final/model.weights.h5", "models/final/history.json",
-                 "plots/final/base_vs_final.png", "plots/tsne/tsne_perplexity_sweep.png", "results/logreg.md",
-                 "results/svm.csv", "results/forest.csv", "plots/compare/compare_accuracy.png",
-                 "plots/prepare/pairs_first20.png", "plots/study1/study1_optimization_history.png",
-                 "reports/report.md", "reports/figures/base_vs_final.png", "models/cnn/model.keras",
-                 "models/sumnet/model.keras", "plots/sumnet/sumnet_digit_confusion.png",
-                 "plots/cnn/cnn_sum_confusion.png", "plots/learning_curve/learning_curve.png",
-                 "plots/tsne/tsne_sumnet_digit_embedding.png", "results/learning_curve.json"]:
+    for path in [
+        "data/pairs/train.npz",
+        "data/pairs/val.npz",
+        "data/pairs/test.npz",
+        "results/prepare.json",
+        "models/final/model.keras",
+        "models/final/model.weights.h5",
+        "models/final/history.json",
+        "plots/final/base_vs_final.png",
+        "plots/tsne/tsne_perplexity_sweep.png",
+        "results/logreg.md",
+        "results/svm.csv",
+        "results/forest.csv",
+        "plots/compare/compare_accuracy.png",
+        "plots/prepare/pairs_first20.png",
+        "plots/study1/study1_optimization_history.png",
+        "reports/report.md",
+        "reports/figures/base_vs_final.png",
+        "models/cnn/model.keras",
+        "models/sumnet/model.keras",
+        "plots/sumnet/sumnet_digit_confusion.png",
+        "plots/cnn/cnn_sum_confusion.png",
+        "plots/learning_curve/learning_curve.png",
+        "plots/tsne/tsne_sumnet_digit_embedding.png",
+        "results/learning_curve.json",
+    ]:
         assert (root / path).is_file(), path
     counts = json.loads((root / "results/prepare.json").read_text())
     assert counts["sizes"] == {"train": 480, "val": 120, "test": 300}
@@ -75,7 +107,11 @@ def test_mlflow_runs(repo):
     nn_runs = client.search_runs([client.get_experiment_by_name("nn-studies").experiment_id], max_results=1000)
     assert {r.data.tags["git.dirty"] for r in nn_runs} == {"false"}
     assert {a.path for a in client.list_artifacts(data_run.info.run_id, "figures")} >= {
-        "figures/mnist_labels.png", "figures/mnist_first20.png", "figures/pair_labels.png", "figures/pairs_first20.png"}
+        "figures/mnist_labels.png",
+        "figures/mnist_first20.png",
+        "figures/pair_labels.png",
+        "figures/pairs_first20.png",
+    }
     assert (root / "mlruns" / "data").is_dir()  # artifacts live under mlruns/
     nn = client.get_experiment_by_name("nn-studies").experiment_id
     for study in ("study1", "study2", "study3", "study4"):
@@ -91,16 +127,35 @@ def test_mlflow_runs(repo):
     assert sorted(v.tags["family"] for v in versions) == ["cnn", "mlp", "sumnet"]
     best = max(versions, key=lambda v: float(v.tags["val_accuracy"]))
     assert client.get_model_version_by_alias("mnistsum", "champion").version == best.version
-    ids = {split: hashlib.sha256((root / f"data/pairs/{split}.npz").read_bytes()).hexdigest() for split in
-           ("train", "val", "test")}
+    ids = {
+        split: hashlib.sha256((root / f"data/pairs/{split}.npz").read_bytes()).hexdigest()
+        for split in ("train", "val", "test")
+    }
     assert champion.tags["data.val_sha256"] == ids["val"]
 
     # Every run that trains or evaluates names the pairs it saw, with their digest and split.
-    trainers = [r for e in ("nn-studies", "baselines", "compare", "tsne")
-                for r in client.search_runs([client.get_experiment_by_name(e).experiment_id], max_results=1000)
-                if r.info.run_name.startswith(("study1/trial-", "study2/trial-", "study3/trial-", "study4/trial-",
-                                               "activation=", "base_mlp", "final", "train_pairs=", "default",
-                                               "solver=", "kernel=", "max_depth=", "tsne"))]
+    trainers = [
+        r
+        for e in ("nn-studies", "baselines", "compare", "tsne")
+        for r in client.search_runs([client.get_experiment_by_name(e).experiment_id], max_results=1000)
+        if r.info.run_name.startswith(
+            (
+                "study1/trial-",
+                "study2/trial-",
+                "study3/trial-",
+                "study4/trial-",
+                "activation=",
+                "base_mlp",
+                "final",
+                "train_pairs=",
+                "default",
+                "solver=",
+                "kernel=",
+                "max_depth=",
+                "tsne",
+            )
+        )
+    ]
     assert len(trainers) > 30
     for run in trainers:
         digests = {d.tags[0].value: d.dataset.digest for d in run.inputs.dataset_inputs}
@@ -108,7 +163,8 @@ def test_mlflow_runs(repo):
         assert all(len(v) == 32 for v in digests.values())
     final = next(r for r in trainers if r.info.run_name == "final")
     assert {d.tags[0].value: d.dataset.digest for d in final.inputs.dataset_inputs} == {
-        split: sha[:32] for split, sha in ids.items()}
+        split: sha[:32] for split, sha in ids.items()
+    }
 
 
 def test_tree_is_clean_and_experiments_compare(repo):
@@ -119,8 +175,20 @@ def test_tree_is_clean_and_experiments_compare(repo):
     assert changed == ["dvc.lock", "metrics"], status
     shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env))
     metrics = shown[0]["rev"] == "workspace" and shown[0]["data"]["metrics"]
-    for stage in ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet", "logreg",
-                  "svm", "forest"):
+    for stage in (
+        "base_mlp",
+        "study1",
+        "activation",
+        "study2",
+        "study3",
+        "study4",
+        "final",
+        "cnn",
+        "sumnet",
+        "logreg",
+        "svm",
+        "forest",
+    ):
         headline = metrics[f"metrics/{stage}.json"]["data"]
         assert list(headline)[:2] == ["val_accuracy", "test_accuracy"] and "seconds" not in headline, stage
     assert "class_counts" not in json.dumps(metrics)
@@ -172,8 +240,19 @@ def test_editing_a_module_changes_only_the_stages_that_read_it(repo):
     stages that import it (or load it by name) out of date."""
     root, env, _ = repo
     assert json.loads(_run(["dvc", "status", "--json"], root, env) or "{}") == {}
-    neural = {"base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet",
-              "learning_curve", "tsne"}
+    neural = {
+        "base_mlp",
+        "study1",
+        "activation",
+        "study2",
+        "study3",
+        "study4",
+        "final",
+        "cnn",
+        "sumnet",
+        "learning_curve",
+        "tsne",
+    }
     changed = {}
     for rel in ("mnistsum/stages/forest.py", "mnistsum/models/sumnet.py", "mnistsum/metrics.py"):
         original = (root / rel).read_text()
@@ -205,8 +284,16 @@ def test_second_repro_is_a_noop_and_param_change_reruns_prepare(repo):
 def test_report_has_every_section_and_no_placeholder(repo):
     root, _, _ = repo
     text = (root / "reports" / "report.md").read_text()
-    for heading in ("## Neural networks", "## Logistic regression", "## Support vector machine", "## Random forest",
-                    "## Combined vs sequential", "## t-SNE", "## Beyond the report", "## Figures"):
+    for heading in (
+        "## Neural networks",
+        "## Logistic regression",
+        "## Support vector machine",
+        "## Random forest",
+        "## Combined vs sequential",
+        "## t-SNE",
+        "## Beyond the report",
+        "## Figures",
+    ):
         assert heading in text, heading
     for stage in ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final"):
         assert f"| {stage} |" in text
@@ -238,15 +325,25 @@ def test_replacing_the_mnist_file_changes_prepare(repo, mnist):
     root, env, _ = repo
     original = (root / "params.yaml").read_text()
     try:
-        np.savez(root / "mnist.npz", x_train=mnist.x_train[:100], y_train=mnist.y_train[:100],
-                 x_test=mnist.x_test[:50], y_test=mnist.y_test[:50])
+        np.savez(
+            root / "mnist.npz",
+            x_train=mnist.x_train[:100],
+            y_train=mnist.y_train[:100],
+            x_test=mnist.x_test[:50],
+            y_test=mnist.y_test[:50],
+        )
         params = yaml.safe_load(original)
         params["base"]["mnist_path"] = "mnist.npz"
         (root / "params.yaml").write_text(yaml.safe_dump(params))
         _run(["dvc", "commit", "-f", "prepare"], root, env)
         assert "prepare" not in _run(["dvc", "status", "prepare"], root, env)
-        np.savez(root / "mnist.npz", x_train=mnist.x_train[100:200], y_train=mnist.y_train[100:200],
-                 x_test=mnist.x_test[:50], y_test=mnist.y_test[:50])  # same path, other digits
+        np.savez(
+            root / "mnist.npz",
+            x_train=mnist.x_train[100:200],
+            y_train=mnist.y_train[100:200],
+            x_test=mnist.x_test[:50],
+            y_test=mnist.y_test[:50],
+        )  # same path, other digits
         status = _run(["dvc", "status", "prepare"], root, env)
         assert "prepare:" in status and "mnist.npz" in status and "modified" in status
     finally:
@@ -260,6 +357,7 @@ def test_worker_reads_its_stage_from_dvc_yaml(repo):
     _run(["dvc", "repro", "study1"], root, env)  # earlier tests may have changed the data, and so the study
     out = _run(["mnistsum", "worker", "study1", "--worker-id", "3"], root, env)
     assert "(worker 3), 2/2 trials finished" in out and "trial-" not in out
-    proc = subprocess.run(["mnistsum", "worker", "prepare"], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        ["mnistsum", "worker", "prepare"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: stage 'prepare'")

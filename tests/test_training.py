@@ -19,8 +19,10 @@ def test_fresh_pairs_reuse_only_training_digits(tiny_splits):
     first_x, first_y = fresh.x.copy(), fresh.y.copy()
     fresh.on_epoch_end()
     assert len(fresh) == 8 and fresh.x.shape == (800, 56, 28) and not np.array_equal(first_x, fresh.x)
-    known = {img.tobytes(): lab for img, lab in zip(np.concatenate(train.digits()),
-                                                    np.concatenate([train.top_label, train.bottom_label]))}
+    known = {
+        img.tobytes(): lab
+        for img, lab in zip(np.concatenate(train.digits()), np.concatenate([train.top_label, train.bottom_label]))
+    }
     assert fresh.x.dtype == np.uint8  # raw pixels: every family scales inside its graph
     halves = fresh.x.reshape(-1, 2, 28, 28)
     pixels = halves

@@ -3,7 +3,7 @@ narrows one setting of the network the previous stage chose, holding the rest fi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import optuna
 
@@ -22,7 +22,9 @@ def search_space(stage: str, params: Params) -> Callable[[optuna.Trial, Spec | N
     if stage == "study1":
         return lambda t, prev: mlp.suggest(t, params.study1, prev)
     if stage == "study2":
-        return lambda t, prev: prev.replace(learning_rate=suggest_float(t, "learning_rate", params.study2.learning_rate))
+        return lambda t, prev: prev.replace(
+            learning_rate=suggest_float(t, "learning_rate", params.study2.learning_rate)
+        )
     if stage == "study3":
         return lambda t, prev: prev.replace(units=suggest_units(t, params.study3.layers, params.study3.units))
     if stage == "study4":

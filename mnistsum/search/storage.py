@@ -74,8 +74,10 @@ def check_database(url: str) -> None:
         password = _password(url)
         if password:
             reason = reason.replace(password, "***")
-        raise InputError(f"Optuna storage {masked(url)} ({ENV}): cannot connect: {reason[:300]}; check that the "
-                         "database server runs and the URL's host, port, user, password and database") from None
+        raise InputError(
+            f"Optuna storage {masked(url)} ({ENV}): cannot connect: {reason[:300]}; check that the "
+            "database server runs and the URL's host, port, user, password and database"
+        ) from None
 
 
 def _password(url: str) -> str | None:
@@ -95,9 +97,12 @@ def make_storage(url: str | None, journal_path: Path, heartbeat_seconds: int = 3
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: experimental
                 return optuna.storages.RDBStorage(
-                    url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=heartbeat_seconds,
+                    url,
+                    engine_kwargs=_engine_kwargs(url),
+                    heartbeat_interval=heartbeat_seconds,
                     grace_period=2 * heartbeat_seconds,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+                )
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             # Workers starting together on an empty database race to create Optuna's tables; the loser
             # finds them made a moment later.
@@ -151,8 +156,7 @@ def is_surplus(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
     return taken >= n_trials
 
 
-def wait_until_finished(study: optuna.Study, n_trials: int, run_more, poll_seconds: float = 2.0,
-                        log=print) -> None:
+def wait_until_finished(study: optuna.Study, n_trials: int, run_more, poll_seconds: float = 2.0, log=print) -> None:
     """Block until the study holds `n_trials` finished trials, recovering crashed workers' trials meanwhile.
     `run_more()` is called whenever a place is free (a retried trial waiting, or a trial that failed)."""
     last = None

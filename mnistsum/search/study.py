@@ -29,6 +29,7 @@ from mnistsum.training import Arrays
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
+
 class PruneOnValAccuracy(keras.callbacks.Callback):
     """Reports validation accuracy to Optuna each epoch and stops training when the pruner says so."""
 
@@ -49,34 +50,57 @@ def trial_run_name(stage: str, number: int) -> str:
     return f"{stage}/trial-{number:03d}"
 
 
-def study_name(stage: str, section: Search, previous: Spec | None, data_id: str, seed: int,
-               batch_size: int) -> str:
+def study_name(stage: str, section: Search, previous: Spec | None, data_id: str, seed: int, batch_size: int) -> str:
     """Every input that changes a trial's result -> the study's identity: the search settings, the starting
     point, the data's content, the seed, the batch size and the network-building code. So an interrupted
     stage resumes its own study, and a changed input starts a new one. Only n_trials may change."""
-    key = json.dumps({"section": section.model_dump(exclude={"n_trials"}), "previous": previous and previous.to_dict(),
-                      "data": data_id, "seed": seed, "batch_size": batch_size, "code": training.code_digest(FAMILY)},
-                     sort_keys=True, default=str)
+    key = json.dumps(
+        {
+            "section": section.model_dump(exclude={"n_trials"}),
+            "previous": previous and previous.to_dict(),
+            "data": data_id,
+            "seed": seed,
+            "batch_size": batch_size,
+            "code": training.code_digest(FAMILY),
+        },
+        sort_keys=True,
+        default=str,
+    )
     return f"{stage}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-def open_study(storage: optuna.storages.BaseStorage, name: str, section: Search, seed: int,
-               worker_id: int = 0) -> optuna.Study:
+def open_study(
+    storage: optuna.storages.BaseStorage, name: str, section: Search, seed: int, worker_id: int = 0
+) -> optuna.Study:
     """Create or join the study. Each worker's sampler is seeded from the base seed and its worker id."""
     return optuna.create_study(
-        study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+        study_name=name,
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=study_storage.sampler_seed(seed, worker_id), n_startup_trials=5),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=section.pruner_startup_trials,
-                                           n_warmup_steps=section.pruner_warmup_epochs))
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=section.pruner_startup_trials, n_warmup_steps=section.pruner_warmup_epochs
+        ),
+    )
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
 
 
-def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | None, storage_path: Path,
-              out_path: Path | None, plots_dir: Path | None, metrics_path: Path | None = None, worker_id: int = 0,
-              wait: bool = True) -> dict | None:
+def run_study(
+    stage: str,
+    params: Params,
+    data_dir: Path,
+    previous_path: Path | None,
+    storage_path: Path,
+    out_path: Path | None,
+    plots_dir: Path | None,
+    metrics_path: Path | None = None,
+    worker_id: int = 0,
+    wait: bool = True,
+) -> dict | None:
     """Run trials of the stage's study until it holds `n_trials` finished trials across every worker.
 
     The DVC stage is worker 0: it waits for the other workers' running trials too, then writes its outs.
@@ -94,14 +118,26 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
     study_storage.recover(study)
     suggest = search_space(stage, params)
     where = study_storage.masked(url) if url else str(storage_path)
-    print(f"{stage}: study {name} in {where} (worker {worker_id}), {len(finished_trials(study))}/{section.n_trials} "
-          "trials finished", flush=True)
-    parent_id = tracking.study_parent("nn", stage, name, stage=stage,
-                                      params={"study": section.model_dump(), "study_name": name,
-                                              "previous": previous.to_dict() if previous else {},
-                                              "seed": seed, "batch_size": batch,
-                                              "storage": "rdb" if url else "journal"},
-                                      inputs=stage_data.inputs)
+    print(
+        f"{stage}: study {name} in {where} (worker {worker_id}), {len(finished_trials(study))}/{section.n_trials} "
+        "trials finished",
+        flush=True,
+    )
+    parent_id = tracking.study_parent(
+        "nn",
+        stage,
+        name,
+        stage=stage,
+        params={
+            "study": section.model_dump(),
+            "study_name": name,
+            "previous": previous.to_dict() if previous else {},
+            "seed": seed,
+            "batch_size": batch,
+            "storage": "rdb" if url else "journal",
+        },
+        inputs=stage_data.inputs,
+    )
     started = time.perf_counter()
 
     def objective(trial: optuna.Trial) -> float:
@@ -114,27 +150,55 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
         cfg = suggest(trial, previous).replace(batch_norm=section.batch_norm)
         pruning = PruneOnValAccuracy(trial)
         label = trial_run_name(stage, trial.number)
-        with tracking.start_run("nn", label, stage=stage, parent_run_id=parent_id,
-                                params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs,
-                                        "worker_id": worker_id},
-                                tags={"optuna.study": name, "optuna.trial": str(trial.number)}) as child:
+        with tracking.start_run(
+            "nn",
+            label,
+            stage=stage,
+            parent_run_id=parent_id,
+            params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs, "worker_id": worker_id},
+            tags={"optuna.study": name, "optuna.trial": str(trial.number)},
+        ) as child:
             tracking.log_datasets(child.info.run_id, stage_data.inputs)
-            result = training.train(cfg, data, section.epochs, batch, seed + trial.number, run_id=child.info.run_id,
-                              label=f"{stage} {label}", callbacks=[pruning], resample=section.resample_pairs)
+            result = training.train(
+                cfg,
+                data,
+                section.epochs,
+                batch,
+                seed + trial.number,
+                run_id=child.info.run_id,
+                label=f"{stage} {label}",
+                callbacks=[pruning],
+                resample=section.resample_pairs,
+            )
             state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
-            tracking.log_metrics(child.info.run_id, {"final_val_accuracy": result.val_accuracy,
-                                                     "final_test_accuracy": result.test_accuracy,
-                                                     "epochs_run": result.epochs_run})
+            tracking.log_metrics(
+                child.info.run_id,
+                {
+                    "final_val_accuracy": result.val_accuracy,
+                    "final_test_accuracy": result.test_accuracy,
+                    "epochs_run": result.epochs_run,
+                },
+            )
             # A pruned trial says so in its name: the runs table shows every finished run with the same tick.
-            tracking.log_tags(child.info.run_id, {"trial_state": state} | (
-                {"mlflow.runName": f"{label} (pruned at epoch {pruning.pruned_at + 1})"} if state == "PRUNED" else {}))
+            tracking.log_tags(
+                child.info.run_id,
+                {"trial_state": state}
+                | (
+                    {"mlflow.runName": f"{label} (pruned at epoch {pruning.pruned_at + 1})"}
+                    if state == "PRUNED"
+                    else {}
+                ),
+            )
             trial.set_user_attr("test_accuracy", result.test_accuracy)
             trial.set_user_attr("config", cfg.to_dict())
             trial.set_user_attr("mlflow_run_id", child.info.run_id)
         done = len(finished_trials(study)) + 1
         best = max([result.val_accuracy] + [t.value for t in study.get_trials(states=(TrialState.COMPLETE,))])
-        print(f"{stage}: {label} {state.lower()} val {result.val_accuracy:.4f} "
-              f"({done}/{section.n_trials}, best {best:.4f}, {time.perf_counter() - started:.0f}s)", flush=True)
+        print(
+            f"{stage}: {label} {state.lower()} val {result.val_accuracy:.4f} "
+            f"({done}/{section.n_trials}, best {best:.4f}, {time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
         if state == "PRUNED":
             raise optuna.TrialPruned()
         return result.val_accuracy
@@ -147,33 +211,53 @@ def run_study(stage: str, params: Params, data_dir: Path, previous_path: Path | 
 
     run_more()
     if not wait:
-        print(f"{stage}: worker {worker_id} done; {len(finished_trials(study))}/{section.n_trials} trials finished",
-              flush=True)
+        print(
+            f"{stage}: worker {worker_id} done; {len(finished_trials(study))}/{section.n_trials} trials finished",
+            flush=True,
+        )
         return None
-    study_storage.wait_until_finished(study, section.n_trials, run_more, log=lambda m: print(f"{stage}: {m}",
-                                                                                             flush=True))
+    study_storage.wait_until_finished(
+        study, section.n_trials, run_more, log=lambda m: print(f"{stage}: {m}", flush=True)
+    )
     with tracking.start_run("nn", stage, stage=stage, run_id=parent_id) as parent:
         completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
         if not completed:
             raise RuntimeError(f"{stage}: no trial completed; raise n_trials or relax the pruner")
         best = study.best_trial
         finished = finished_trials(study)
-        summary = {"config": best.user_attrs["config"], "val_accuracy": best.value,
-                   "test_accuracy": best.user_attrs["test_accuracy"], "source": f"{stage} trial {best.number}",
-                   "best_params": best.params, "study_name": name, "n_trials": len(finished),
-                   "n_pruned": sum(t.state == TrialState.PRUNED for t in finished), "run_id": parent_id}
+        summary = {
+            "config": best.user_attrs["config"],
+            "val_accuracy": best.value,
+            "test_accuracy": best.user_attrs["test_accuracy"],
+            "source": f"{stage} trial {best.number}",
+            "best_params": best.params,
+            "study_name": name,
+            "n_trials": len(finished),
+            "n_pruned": sum(t.state == TrialState.PRUNED for t in finished),
+            "run_id": parent_id,
+        }
         tracking.log_params(parent.info.run_id, {f"best.{k}": v for k, v in best.params.items()})
-        tracking.log_metrics(parent.info.run_id, {"best_val_accuracy": best.value,
-                                                  "best_test_accuracy": best.user_attrs["test_accuracy"],
-                                                  "n_trials": summary["n_trials"], "n_pruned": summary["n_pruned"]})
+        tracking.log_metrics(
+            parent.info.run_id,
+            {
+                "best_val_accuracy": best.value,
+                "best_test_accuracy": best.user_attrs["test_accuracy"],
+                "n_trials": summary["n_trials"],
+                "n_pruned": summary["n_pruned"],
+            },
+        )
         tracking.log_tags(parent.info.run_id, {"best_trial": trial_run_name(stage, best.number)})
         tracking.log_files(parent.info.run_id, optuna_figures(study, stage, plots_dir))
     write_json(out_path, summary)
     if metrics_path:
-        write_metrics(metrics_path, best.value, summary["test_accuracy"], n_trials=summary["n_trials"],
-                      n_pruned=summary["n_pruned"],
-                      n_failed=sum(t.state == TrialState.FAIL and not t.user_attrs.get("surplus")
-                                   for t in study.trials))
+        write_metrics(
+            metrics_path,
+            best.value,
+            summary["test_accuracy"],
+            n_trials=summary["n_trials"],
+            n_pruned=summary["n_pruned"],
+            n_failed=sum(t.state == TrialState.FAIL and not t.user_attrs.get("surplus") for t in study.trials),
+        )
     print(f"{stage}: best trial {best.number} val {best.value:.4f} test {summary['test_accuracy']:.4f}")
     return summary
 

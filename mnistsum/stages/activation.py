@@ -28,29 +28,52 @@ def run(params: Params, paths: Paths) -> dict:
     stage_data = load_data(paths.data, p.train_fraction, seed)
     data = Arrays.from_pairs(stage_data.pairs["train"], stage_data.pairs["val"], stage_data.pairs["test"])
     results = {}
-    with tracking.start_run("nn", "activation", stage="activation",
-                            params={"activation": p.model_dump(), "previous": previous.to_dict()}) as parent:
+    with tracking.start_run(
+        "nn", "activation", stage="activation", params={"activation": p.model_dump(), "previous": previous.to_dict()}
+    ) as parent:
         tracking.log_datasets(parent.info.run_id, stage_data.inputs)
         for i, act in enumerate(p.activations):
             cfg = previous.replace(activation=act, batch_norm=p.batch_norm)
-            with tracking.start_run("nn", f"activation={act}", stage="activation", parent_run_id=parent.info.run_id,
-                                    params={"config": cfg.to_dict(), "epochs": p.epochs}) as child:
+            with tracking.start_run(
+                "nn",
+                f"activation={act}",
+                stage="activation",
+                parent_run_id=parent.info.run_id,
+                params={"config": cfg.to_dict(), "epochs": p.epochs},
+            ) as child:
                 tracking.log_datasets(child.info.run_id, stage_data.inputs)
-                r = training.train(cfg, data, p.epochs, batch, seed, run_id=child.info.run_id,
-                                   label=f"activation={act}", resample=p.resample_pairs)
-                tracking.log_metrics(child.info.run_id, {"final_val_accuracy": r.val_accuracy,
-                                                         "final_test_accuracy": r.test_accuracy})
+                r = training.train(
+                    cfg,
+                    data,
+                    p.epochs,
+                    batch,
+                    seed,
+                    run_id=child.info.run_id,
+                    label=f"activation={act}",
+                    resample=p.resample_pairs,
+                )
+                tracking.log_metrics(
+                    child.info.run_id, {"final_val_accuracy": r.val_accuracy, "final_test_accuracy": r.test_accuracy}
+                )
             results[act] = (cfg, r)
-            print(f"activation: {i + 1}/{len(p.activations)} {act} val {r.val_accuracy:.4f} "
-                  f"test {r.test_accuracy:.4f}", flush=True)
+            print(
+                f"activation: {i + 1}/{len(p.activations)} {act} val {r.val_accuracy:.4f} test {r.test_accuracy:.4f}",
+                flush=True,
+            )
         best_act = max(results, key=lambda a: results[a][1].val_accuracy)
         cfg, r = results[best_act]
-        summary = r.summary(cfg, f"activation {best_act}", run_id=parent.info.run_id,
-                            by_activation={a: {"val_accuracy": x[1].val_accuracy, "test_accuracy": x[1].test_accuracy}
-                                           for a, x in results.items()})
+        summary = r.summary(
+            cfg,
+            f"activation {best_act}",
+            run_id=parent.info.run_id,
+            by_activation={
+                a: {"val_accuracy": x[1].val_accuracy, "test_accuracy": x[1].test_accuracy} for a, x in results.items()
+            },
+        )
         tracking.log_params(parent.info.run_id, {"best.activation": best_act})
-        tracking.log_metrics(parent.info.run_id, {"best_val_accuracy": r.val_accuracy,
-                                                  "best_test_accuracy": r.test_accuracy})
+        tracking.log_metrics(
+            parent.info.run_id, {"best_val_accuracy": r.val_accuracy, "best_test_accuracy": r.test_accuracy}
+        )
     write_json(paths.out, summary)
     write_metrics(paths.metrics, r.val_accuracy, r.test_accuracy)
     return summary

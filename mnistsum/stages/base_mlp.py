@@ -26,15 +26,26 @@ def run(params: Params, paths: Paths) -> dict:
     cfg = MlpSpec(units=p.units, activation=p.activation, dropout=p.dropout, learning_rate=p.learning_rate)
     stage_data = load_data(paths.data, 1.0, seed)
     pairs = stage_data.pairs
-    with tracking.start_run("nn", "base_mlp", stage="base_mlp",
-                            params={"config": cfg.to_dict(), "epochs": p.epochs, "batch_size": batch,
-                                    "seed": seed}) as run:
+    with tracking.start_run(
+        "nn",
+        "base_mlp",
+        stage="base_mlp",
+        params={"config": cfg.to_dict(), "epochs": p.epochs, "batch_size": batch, "seed": seed},
+    ) as run:
         rid = run.info.run_id
         tracking.log_datasets(rid, stage_data.inputs)
-        result = training.train(cfg, Arrays.from_pairs(pairs["train"], pairs["val"], pairs["test"]), p.epochs,
-                                batch, seed, run_id=rid, label="base")
-        tracking.log_metrics(rid, {"final_val_accuracy": result.val_accuracy,
-                                   "final_test_accuracy": result.test_accuracy})
+        result = training.train(
+            cfg,
+            Arrays.from_pairs(pairs["train"], pairs["val"], pairs["test"]),
+            p.epochs,
+            batch,
+            seed,
+            run_id=rid,
+            label="base",
+        )
+        tracking.log_metrics(
+            rid, {"final_val_accuracy": result.val_accuracy, "final_test_accuracy": result.test_accuracy}
+        )
         write_json(paths.out / "history.json", result.history)
         summary = result.summary(cfg, "base_mlp", run_id=rid)
         write_json(paths.out / "best.json", summary)

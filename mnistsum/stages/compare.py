@@ -22,8 +22,11 @@ from mnistsum.metrics import calibration_bins, one_hot, scores
 from mnistsum.models import served
 from mnistsum.params import Params
 
-LABELS = {"combined": "combined (56x28)", "sequential_argmax": "sequential, argmax + argmax (report)",
-          "sequential_convolved": "sequential, convolved probabilities"}
+LABELS = {
+    "combined": "combined (56x28)",
+    "sequential_argmax": "sequential, argmax + argmax (report)",
+    "sequential_convolved": "sequential, convolved probabilities",
+}
 SUMNET_LABEL = "sumnet (sequential, no digit labels)"
 
 
@@ -58,8 +61,9 @@ def _full_proba(model: LogisticRegression, x: np.ndarray, n_classes: int) -> np.
     return out
 
 
-def evaluate_size(train: Pairs, test: Pairs, n: int, solver: str, C: float, max_iter: int, seed: int,
-                  bins: int) -> dict:
+def evaluate_size(
+    train: Pairs, test: Pairs, n: int, solver: str, C: float, max_iter: int, seed: int, bins: int
+) -> dict:
     sub = train.head(n)
     combined, t_comb, conv_comb = _fit(sub.flat(), sub.y.astype(np.int64), solver, C, max_iter, seed)
     x_digits, y_digits = deconstruct(sub)
@@ -68,24 +72,34 @@ def evaluate_size(train: Pairs, test: Pairs, n: int, solver: str, C: float, max_
     x_test_digits, _ = deconstruct(test)
     p_digits = _full_proba(digits, x_test_digits, 10)
     # Scored in the parent process: the convolution is Keras code, kept out of the worker processes.
-    return {"n": n, "fit_seconds_combined": t_comb, "fit_seconds_sequential": t_seq,
-            "converged_combined": conv_comb, "converged_sequential": conv_seq,
-            "digit_accuracy": float((p_digits.argmax(axis=1) == np.concatenate([test.top_label, test.bottom_label]))
-                                    .mean()),
-            "_proba": {"combined": p_comb}, "_digits": p_digits}
+    return {
+        "n": n,
+        "fit_seconds_combined": t_comb,
+        "fit_seconds_sequential": t_seq,
+        "converged_combined": conv_comb,
+        "converged_sequential": conv_seq,
+        "digit_accuracy": float(
+            (p_digits.argmax(axis=1) == np.concatenate([test.top_label, test.bottom_label])).mean()
+        ),
+        "_proba": {"combined": p_comb},
+        "_digits": p_digits,
+    }
 
 
 def score_size(r: dict, test: Pairs, bins: int) -> dict:
     """Add the three linear scorings to one size's result: combined, argmax + argmax, and convolved."""
     y = test.y.astype(np.int64)
     p_digits = r.pop("_digits")
-    p_top, p_bottom = p_digits[: len(test)], p_digits[len(test):]
+    p_top, p_bottom = p_digits[: len(test)], p_digits[len(test) :]
     p_conv = sum_distribution(p_top, p_bottom)
     # The report's scoring: add the two argmax digits. As a distribution that is a point mass.
     p_argmax = one_hot(p_top.argmax(axis=1) + p_bottom.argmax(axis=1), N_CLASSES)
     r["_proba"]["sequential_convolved"] = p_conv
-    return r | {"combined": scores(r["_proba"]["combined"], y, bins), "sequential_argmax": scores(p_argmax, y, bins),
-                "sequential_convolved": scores(p_conv, y, bins)}
+    return r | {
+        "combined": scores(r["_proba"]["combined"], y, bins),
+        "sequential_argmax": scores(p_argmax, y, bins),
+        "sequential_convolved": scores(p_conv, y, bins),
+    }
 
 
 @dataclass(frozen=True)
@@ -109,61 +123,114 @@ def run(params: Params, paths: Paths) -> dict:
     budget = SmallBudget(p.sumnet_min_steps, p.sumnet_max_epochs, p.sumnet_val_size, params.sumnet.patience)
     models = [*LABELS, *(["sumnet"] if p.sumnet else [])]
     results = []
-    with tracking.start_run("compare", "compare", stage="compare",
-                            params={"compare": p.model_dump(), "seed": seed,
-                                    "sumnet": params.sumnet.model.to_dict() if p.sumnet else "off"}) as parent:
+    with tracking.start_run(
+        "compare",
+        "compare",
+        stage="compare",
+        params={
+            "compare": p.model_dump(),
+            "seed": seed,
+            "sumnet": params.sumnet.model.to_dict() if p.sumnet else "off",
+        },
+    ) as parent:
         jobs = (delayed(evaluate_size)(train, test, n, p.solver, p.C, p.max_iter, seed, p.ece_bins) for n in sizes)
         linear = sorted(Parallel(n_jobs=p.n_jobs)(jobs), key=lambda r: r["n"])
         for r in linear:
             r = score_size(r, test, p.ece_bins)
-            with tracking.start_run("compare", f"train_pairs={r['n']}", stage="compare",
-                                    parent_run_id=parent.info.run_id,
-                                    params={"train_pairs": r["n"], "solver": p.solver, "C": p.C,
-                                            "max_iter": p.max_iter},
-                                    tags={"converged_combined": str(r["converged_combined"]).lower(),
-                                          "converged_sequential": str(r["converged_sequential"]).lower()}) as child:
+            with tracking.start_run(
+                "compare",
+                f"train_pairs={r['n']}",
+                stage="compare",
+                parent_run_id=parent.info.run_id,
+                params={"train_pairs": r["n"], "solver": p.solver, "C": p.C, "max_iter": p.max_iter},
+                tags={
+                    "converged_combined": str(r["converged_combined"]).lower(),
+                    "converged_sequential": str(r["converged_sequential"]).lower(),
+                },
+            ) as child:
                 if p.sumnet:  # its per-epoch curves go to this size's run
-                    s = fit_at_size(params.sumnet.model, {"train": train, "val": val, "test": test}, r["n"], budget,
-                                    params.base.batch_size, seed, child.info.run_id, f"compare sumnet n={r['n']}")
+                    s = fit_at_size(
+                        params.sumnet.model,
+                        {"train": train, "val": val, "test": test},
+                        r["n"],
+                        budget,
+                        params.base.batch_size,
+                        seed,
+                        child.info.run_id,
+                        f"compare sumnet n={r['n']}",
+                    )
                     r["_proba"]["sumnet"] = s["_proba"]
                     r["sumnet"] = scores(s["_proba"], test.y.astype(np.int64), p.ece_bins)
                     r["sumnet_digit_accuracy"] = s["test_digit_accuracy"]
                     r["sumnet_epochs_run"] = s["epochs_run"]
                     r["fit_seconds_sumnet"] = s["train_seconds"]
                 metrics = {f"{model}.{k}": v for model in models for k, v in r[model].items()}
-                metrics |= {k: r[k] for k in ("fit_seconds_combined", "fit_seconds_sequential", "digit_accuracy",
-                                              "fit_seconds_sumnet", "sumnet_digit_accuracy") if k in r}
+                metrics |= {
+                    k: r[k]
+                    for k in (
+                        "fit_seconds_combined",
+                        "fit_seconds_sequential",
+                        "digit_accuracy",
+                        "fit_seconds_sumnet",
+                        "sumnet_digit_accuracy",
+                    )
+                    if k in r
+                }
                 tracking.log_metrics(child.info.run_id, metrics)
                 sub = train.head(r["n"])
-                tracking.log_datasets(child.info.run_id, tracking.pair_inputs(
-                    data_dir, ids, {"train": (sub.x, sub.y), "test": (test.x, test.y)},
-                    {"train": f"first {r['n']}"} if r["n"] < len(train) else None))
+                tracking.log_datasets(
+                    child.info.run_id,
+                    tracking.pair_inputs(
+                        data_dir,
+                        ids,
+                        {"train": (sub.x, sub.y), "test": (test.x, test.y)},
+                        {"train": f"first {r['n']}"} if r["n"] < len(train) else None,
+                    ),
+                )
             results.append(r)
-            print(f"compare: size {len(results)}/{len(sizes)} n={r['n']}: combined {r['combined']['accuracy']:.3f}, "
-                  f"sequential argmax {r['sequential_argmax']['accuracy']:.3f}, convolved "
-                  f"{r['sequential_convolved']['accuracy']:.3f}"
-                  + (f", sumnet {r['sumnet']['accuracy']:.3f}" if p.sumnet else "")
-                  + f" ({time.perf_counter() - started:.0f}s)", flush=True)
+            print(
+                f"compare: size {len(results)}/{len(sizes)} n={r['n']}: combined {r['combined']['accuracy']:.3f}, "
+                f"sequential argmax {r['sequential_argmax']['accuracy']:.3f}, convolved "
+                f"{r['sequential_convolved']['accuracy']:.3f}"
+                + (f", sumnet {r['sumnet']['accuracy']:.3f}" if p.sumnet else "")
+                + f" ({time.perf_counter() - started:.0f}s)",
+                flush=True,
+            )
         largest = results[-1]
         labels = LABELS | ({"sumnet": SUMNET_LABEL} if p.sumnet else {})
         curves = {labels[m]: [r[m]["accuracy"] for r in results] for m in models}
         acc_path = plots_dir / "compare_accuracy.png"
-        save_figure(figures.lines_log_x(sizes, curves, "training pairs", "test accuracy",
-                                        "Combined vs sequential classifiers"), acc_path)
+        save_figure(
+            figures.lines_log_x(sizes, curves, "training pairs", "test accuracy", "Combined vs sequential classifiers"),
+            acc_path,
+        )
         y = test.y.astype(np.int64)
         rel_path = plots_dir / "compare_reliability.png"
-        save_figure(figures.reliability_diagram(
-            {labels[name]: calibration_bins(proba, y, p.ece_bins) for name, proba in largest["_proba"].items()},
-            f"Reliability at {largest['n']} training pairs"), rel_path)
+        save_figure(
+            figures.reliability_diagram(
+                {labels[name]: calibration_bins(proba, y, p.ece_bins) for name, proba in largest["_proba"].items()},
+                f"Reliability at {largest['n']} training pairs",
+            ),
+            rel_path,
+        )
         tracking.log_files(parent.info.run_id, [acc_path, rel_path])
         never_loses = all(r["sequential_convolved"]["log_loss"] <= r["sequential_argmax"]["log_loss"] for r in results)
         tracking.log_tags(parent.info.run_id, {"convolved_never_loses_log_loss": str(never_loses).lower()})
-    out = {"sizes": [{k: v for k, v in r.items() if k != "_proba"} for r in results],
-           "convolved_never_loses_log_loss": never_loses, "run_id": parent.info.run_id,
-           "seconds": time.perf_counter() - started}
+    out = {
+        "sizes": [{k: v for k, v in r.items() if k != "_proba"} for r in results],
+        "convolved_never_loses_log_loss": never_loses,
+        "run_id": parent.info.run_id,
+        "seconds": time.perf_counter() - started,
+    }
     write_json(summary_path, out)
     headline = {"sumnet_test_accuracy": largest["sumnet"]["accuracy"]} if p.sumnet else {}
-    write_metrics(metrics_path, None, None, train_pairs=largest["n"],
-                  combined_test_accuracy=largest["combined"]["accuracy"],
-                  sequential_test_accuracy=largest["sequential_convolved"]["accuracy"], **headline)
+    write_metrics(
+        metrics_path,
+        None,
+        None,
+        train_pairs=largest["n"],
+        combined_test_accuracy=largest["combined"]["accuracy"],
+        sequential_test_accuracy=largest["sequential_convolved"]["accuracy"],
+        **headline,
+    )
     return out

@@ -6,9 +6,10 @@ what only one family measures comes from its module's hooks, so nothing here nam
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,17 +46,33 @@ def evaluate(model, pairs: dict[str, Pairs], bins: int, plots: Path, name: str) 
     test = pairs["test"]
     y = test.y.astype(np.int64)
     paths = [plots / f"{name}_sum_confusion.png", plots / f"{name}_reliability.png"]
-    save_figure(figures.confusion_matrix(metrics.confusion(y, probas["test"].argmax(1), N_CLASSES),
-                                         f"{name}: sums of {len(test):,} test pairs"), paths[0])
-    save_figure(figures.reliability_diagram({f"{name} test": metrics.calibration_bins(probas["test"], y, bins)},
-                                            f"{name}: reliability on test (ECE {out['test_ece']:.4f})"), paths[1])
+    save_figure(
+        figures.confusion_matrix(
+            metrics.confusion(y, probas["test"].argmax(1), N_CLASSES), f"{name}: sums of {len(test):,} test pairs"
+        ),
+        paths[0],
+    )
+    save_figure(
+        figures.reliability_diagram(
+            {f"{name} test": metrics.calibration_bins(probas["test"], y, bins)},
+            f"{name}: reliability on test (ECE {out['test_ece']:.4f})",
+        ),
+        paths[1],
+    )
     out |= models.measures(model, {"val": pairs["val"], "test": test})
     extra, extra_paths = models.report(model, test, plots, name)
     return out | extra, paths + extra_paths
 
 
-def train_evaluate_register(stage: str, spec: Spec, section: Training, params: Params, stage_data: StageData,
-                            paths: Paths, figures_of: Callable[[TrainResult], list[Path]] | None = None) -> dict:
+def train_evaluate_register(
+    stage: str,
+    spec: Spec,
+    section: Training,
+    params: Params,
+    stage_data: StageData,
+    paths: Paths,
+    figures_of: Callable[[TrainResult], list[Path]] | None = None,
+) -> dict:
     """Train `spec` as `section` says (early stopping on validation accuracy), evaluate, save the model, its
     weights and history, register it, and write best.json and the stage's DVC metrics. `figures_of` draws the
     stage's own figures from the result (logged with the run)."""
@@ -63,23 +80,40 @@ def train_evaluate_register(stage: str, spec: Spec, section: Training, params: P
     seed, batch = params.base.seed, params.base.batch_size
     pairs = stage_data.pairs
     data = training.training_arrays(pairs, section.resample_pairs)
-    run_params = {"config": spec.to_dict(), stage: section.model_dump(exclude={"model"}), "seed": seed,
-                  "batch_size": batch}
+    run_params = {
+        "config": spec.to_dict(),
+        stage: section.model_dump(exclude={"model"}),
+        "seed": seed,
+        "batch_size": batch,
+    }
     with tracking.start_run("nn", stage, stage=stage, params=run_params, tags={"family": spec.family}) as run:
         rid = run.info.run_id
         tracking.log_datasets(rid, stage_data.inputs)
         monitors = [lambda model: models.measures(model, {"val": pairs["val"], "test": pairs["test"]})]
         t0 = time.perf_counter()
-        result = training.train(spec, data, section.max_epochs, batch, seed, run_id=rid, label=stage,
-                                patience=section.patience, schedule=section.schedule,
-                                resample=section.resample_pairs, monitors=monitors)
+        result = training.train(
+            spec,
+            data,
+            section.max_epochs,
+            batch,
+            seed,
+            run_id=rid,
+            label=stage,
+            patience=section.patience,
+            schedule=section.schedule,
+            resample=section.resample_pairs,
+            monitors=monitors,
+        )
         train_seconds = time.perf_counter() - t0
         report, figs = evaluate(result.model, pairs, params.compare.ece_bins, paths.plots, stage)
-        report |= {"pairs_per_second": training.pairs_per_second(result.model, pairs["test"].x),
-                   "epochs_run": result.epochs_run,
-                   "best_epoch": int(np.argmax(result.history["val_accuracy"])) + 1,
-                   "train_seconds": train_seconds, "seconds_per_epoch": train_seconds / max(1, result.epochs_run),
-                   "parameters": int(result.model.count_params())}
+        report |= {
+            "pairs_per_second": training.pairs_per_second(result.model, pairs["test"].x),
+            "epochs_run": result.epochs_run,
+            "best_epoch": int(np.argmax(result.history["val_accuracy"])) + 1,
+            "train_seconds": train_seconds,
+            "seconds_per_epoch": train_seconds / max(1, result.epochs_run),
+            "parameters": int(result.model.count_params()),
+        }
         figs.append(paths.plots / f"{stage}_accuracy.png")
         save_figure(figures.accuracy_curves({stage: result.history}, f"{stage}: sum accuracy per epoch"), figs[-1])
         figs += figures_of(result) if figures_of else []
@@ -91,20 +125,45 @@ def train_evaluate_register(stage: str, spec: Spec, section: Training, params: P
             result.model.save_weights(tmp)
         write_json(paths.out / "history.json", result.history)
         versions = registry.log_and_register(
-            result.model, rid, [section.model_name, params.base.best_model_name], params.base.alias,
-            result.val_accuracy, val_x=pairs["val"].x, val_y=pairs["val"].y, data_ids=stage_data.ids,
-            params=run_params | {"code": training.code_digest(spec.family)}, family=spec.family)
-    summary = result.summary(spec, stage, family=spec.family, run_id=rid, patience=section.patience, **report,
-                             stopped_early=result.stopped_early, registered=versions,
-                             seconds=time.perf_counter() - started)
+            result.model,
+            rid,
+            [section.model_name, params.base.best_model_name],
+            params.base.alias,
+            result.val_accuracy,
+            val_x=pairs["val"].x,
+            val_y=pairs["val"].y,
+            data_ids=stage_data.ids,
+            params=run_params | {"code": training.code_digest(spec.family)},
+            family=spec.family,
+        )
+    summary = result.summary(
+        spec,
+        stage,
+        family=spec.family,
+        run_id=rid,
+        patience=section.patience,
+        **report,
+        stopped_early=result.stopped_early,
+        registered=versions,
+        seconds=time.perf_counter() - started,
+    )
     write_json(paths.out / "best.json", summary)
     headline = {k: report[k] for k in report if k.endswith("digit_accuracy")}
-    write_metrics(paths.metrics, result.val_accuracy, result.test_accuracy, test_ece=report["test_ece"],
-                  epochs_run=result.epochs_run, **headline)
-    print(f"{stage}: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f}"
-          + "".join(f" {k} {v:.4f}" for k, v in headline.items())
-          + f" after {result.epochs_run} epochs ({train_seconds:.0f}s); "
-          + "; ".join(f"{v['name']} v{v['version']} ({v['alias_action']})" for v in versions), flush=True)
+    write_metrics(
+        paths.metrics,
+        result.val_accuracy,
+        result.test_accuracy,
+        test_ece=report["test_ece"],
+        epochs_run=result.epochs_run,
+        **headline,
+    )
+    print(
+        f"{stage}: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f}"
+        + "".join(f" {k} {v:.4f}" for k, v in headline.items())
+        + f" after {result.epochs_run} epochs ({train_seconds:.0f}s); "
+        + "; ".join(f"{v['name']} v{v['version']} ({v['alias_action']})" for v in versions),
+        flush=True,
+    )
     return summary
 
 
@@ -117,7 +176,8 @@ def run(params: Params, paths: Paths, stage: str) -> dict:
     """A family's own stage: the network of its params section, trained on the given pairs."""
     section = getattr(params, stage, None)
     if not isinstance(section, FamilyStage):
-        raise InputError(f"params.yaml: {stage!r} is not a family stage; expected one of "
-                         f"{', '.join(family_stages(params))}")
+        raise InputError(
+            f"params.yaml: {stage!r} is not a family stage; expected one of {', '.join(family_stages(params))}"
+        )
     stage_data = load_data(paths.data, section.train_fraction, params.base.seed)
     return train_evaluate_register(stage, section.model, section, params, stage_data, paths)

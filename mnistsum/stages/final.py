@@ -32,11 +32,21 @@ def run(params: Params, paths: Paths) -> dict:
 
     def base_vs_final(result) -> list[Path]:
         path = paths.plots / "base_vs_final.png"
-        save_figure(figures.accuracy_curves({"base": base_history, "final": result.history},
-                                            "Base vs final network: accuracy per epoch"), path)
+        save_figure(
+            figures.accuracy_curves(
+                {"base": base_history, "final": result.history}, "Base vs final network: accuracy per epoch"
+            ),
+            path,
+        )
         return [path]
 
     stage_data = load_data(paths.data, p.train_fraction, params.base.seed)
-    return family.train_evaluate_register("final", spec, p, params, stage_data,
-                                          family.Paths(paths.data, paths.out, paths.plots, paths.metrics),
-                                          figures_of=base_vs_final)
+    return family.train_evaluate_register(
+        "final",
+        spec,
+        p,
+        params,
+        stage_data,
+        family.Paths(paths.data, paths.out, paths.plots, paths.metrics),
+        figures_of=base_vs_final,
+    )

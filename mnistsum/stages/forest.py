@@ -16,8 +16,11 @@ from mnistsum.stages.grid import Paths, Point, load_data, run_grid, stage_run
 def overfitting_depths(rows: list[dict], gap: float) -> list[int]:
     """Depths whose train-validation gap exceeds `gap` (the report used the train-test gap; here the test
     set chooses nothing)."""
-    return [r["max_depth"] for r in sorted(rows, key=lambda r: r["max_depth"])
-            if r["train_accuracy"] - r["val_accuracy"] > gap]
+    return [
+        r["max_depth"]
+        for r in sorted(rows, key=lambda r: r["max_depth"])
+        if r["train_accuracy"] - r["val_accuracy"] > gap
+    ]
 
 
 def choose_depth(rows: list[dict], gap: float) -> int:
@@ -44,31 +47,64 @@ def run(params: Params, paths: Paths) -> dict:
         rows = run_grid(make, [Point("default", "default", {})], default_data, rid, "forest", 1, n_train)
         depth = [Point("depth", f"max_depth={d}", {"max_depth": d}) for d in p.max_depths]
         depth_rows = run_grid(make, depth, data, rid, "forest", p.n_jobs, n_train)
-        tuned = [Point("tuned", f"max_depth={d} min_samples_split={s} min_samples_leaf={leaf}",
-                       {"max_depth": d, "min_samples_split": s, "min_samples_leaf": leaf})
-                 for d in p.tuned_depths for s in p.min_samples_split for leaf in p.min_samples_leaf]
+        tuned = [
+            Point(
+                "tuned",
+                f"max_depth={d} min_samples_split={s} min_samples_leaf={leaf}",
+                {"max_depth": d, "min_samples_split": s, "min_samples_leaf": leaf},
+            )
+            for d in p.tuned_depths
+            for s in p.min_samples_split
+            for leaf in p.min_samples_leaf
+        ]
         tuned_rows = run_grid(make, tuned, data, rid, "forest", p.n_jobs, n_train)
         rows += depth_rows + tuned_rows
         over = overfitting_depths(depth_rows, p.overfit_gap)
         chosen = choose_depth(depth_rows, p.overfit_gap)
         at = next(r for r in depth_rows if r["max_depth"] == chosen)
-        summary = {"default_test_accuracy": rows[0]["test_accuracy"], "default_train_accuracy": rows[0]["train_accuracy"],
-                   "overfitting_depths": ",".join(map(str, over)) or "none", "chosen_depth": chosen,
-                   "chosen_test_accuracy": at["test_accuracy"], "chosen_train_accuracy": at["train_accuracy"],
-                   "chosen_val_accuracy": at["val_accuracy"], "train_pairs": n_train,
-                   "default_train_pairs": len(default_data.train.y)}
+        summary = {
+            "default_test_accuracy": rows[0]["test_accuracy"],
+            "default_train_accuracy": rows[0]["train_accuracy"],
+            "overfitting_depths": ",".join(map(str, over)) or "none",
+            "chosen_depth": chosen,
+            "chosen_test_accuracy": at["test_accuracy"],
+            "chosen_train_accuracy": at["train_accuracy"],
+            "chosen_val_accuracy": at["val_accuracy"],
+            "train_pairs": n_train,
+            "default_train_pairs": len(default_data.train.y),
+        }
         depths = [r["max_depth"] for r in depth_rows]
         fig16 = paths.plots / "forest_depth.png"
-        save_figure(figures.depth_curves(depths, {s: [r[f"{s}_accuracy"] for r in depth_rows]
-                                                  for s in ("train", "val", "test")},
-                                         "Random forest: accuracy against max_depth", over, chosen), fig16)
-        best_per_depth = [max((r for r in tuned_rows if r["max_depth"] == d), key=lambda r: r["val_accuracy"])
-                          for d in p.tuned_depths]
+        save_figure(
+            figures.depth_curves(
+                depths,
+                {s: [r[f"{s}_accuracy"] for r in depth_rows] for s in ("train", "val", "test")},
+                "Random forest: accuracy against max_depth",
+                over,
+                chosen,
+            ),
+            fig16,
+        )
+        best_per_depth = [
+            max((r for r in tuned_rows if r["max_depth"] == d), key=lambda r: r["val_accuracy"]) for d in p.tuned_depths
+        ]
         fig17 = paths.plots / "forest_tuned.png"
-        save_figure(figures.depth_curves(list(p.tuned_depths), {s: [r[f"{s}_accuracy"] for r in best_per_depth]
-                                                                for s in ("train", "val", "test")},
-                                         "Random forest after min_samples tuning (best per depth)"), fig17)
+        save_figure(
+            figures.depth_curves(
+                list(p.tuned_depths),
+                {s: [r[f"{s}_accuracy"] for r in best_per_depth] for s in ("train", "val", "test")},
+                "Random forest after min_samples tuning (best per depth)",
+            ),
+            fig17,
+        )
         return rows, summary, [fig16, fig17]
 
-    return stage_run("forest", params, p, body, paths, "Random forest (report Figures 16-17)",
-                     headline=("chosen_val_accuracy", "chosen_test_accuracy"))
+    return stage_run(
+        "forest",
+        params,
+        p,
+        body,
+        paths,
+        "Random forest (report Figures 16-17)",
+        headline=("chosen_val_accuracy", "chosen_test_accuracy"),
+    )

@@ -12,9 +12,10 @@ import csv
 import io
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -56,10 +57,17 @@ def load_data(data_dir: Path, train_fraction: float, seed: int, eval_size: int |
     train = load_split(data_dir, "train")
     val, test = load_split(data_dir, "val"), load_split(data_dir, "test")
     cap = eval_size or max(len(val), len(test))
-    splits = {"train": _subset(train, max(1, int(len(train) * train_fraction)), seed),
-              "val": _subset(val, cap, seed + 1), "test": _subset(test, cap, seed + 2)}
-    inputs = tracking.pair_inputs(data_dir, split_ids(data_dir), {k: (v.x, v.y) for k, (v, _) in splits.items()},
-                                  {k: how for k, (_, how) in splits.items() if how})
+    splits = {
+        "train": _subset(train, max(1, int(len(train) * train_fraction)), seed),
+        "val": _subset(val, cap, seed + 1),
+        "test": _subset(test, cap, seed + 2),
+    }
+    inputs = tracking.pair_inputs(
+        data_dir,
+        split_ids(data_dir),
+        {k: (v.x, v.y) for k, (v, _) in splits.items()},
+        {k: how for k, (_, how) in splits.items() if how},
+    )
     return Data(splits["train"][0], splits["val"][0], splits["test"][0], inputs)
 
 
@@ -84,10 +92,16 @@ def fit_point(make: Callable[..., Any], point: Point, data: Data, train_eval: in
     t0 = time.perf_counter()
     test_acc = float((est.predict(data.test.x) == data.test.y).mean())
     predict_s = time.perf_counter() - t0
-    row = {"part": point.part, "label": point.label, **point.params,
-           "train_accuracy": float((est.predict(data.train.x[tr]) == data.train.y[tr]).mean()),
-           "val_accuracy": float((est.predict(data.val.x) == data.val.y).mean()),
-           "test_accuracy": test_acc, "fit_seconds": fit_s, "predict_seconds": predict_s}
+    row = {
+        "part": point.part,
+        "label": point.label,
+        **point.params,
+        "train_accuracy": float((est.predict(data.train.x[tr]) == data.train.y[tr]).mean()),
+        "val_accuracy": float((est.predict(data.val.x) == data.val.y).mean()),
+        "test_accuracy": test_acc,
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+    }
     n_iter = getattr(est, "n_iter_", None)
     if n_iter is not None:
         row["n_iter"] = int(np.max(n_iter))
@@ -97,8 +111,16 @@ def fit_point(make: Callable[..., Any], point: Point, data: Data, train_eval: in
     return row
 
 
-def run_grid(make: Callable[..., Any], points: list[Point], data: Data, parent_run_id: str, stage: str,
-             n_jobs: int, train_eval: int, on_row: Callable[[dict], None] | None = None) -> list[dict]:
+def run_grid(
+    make: Callable[..., Any],
+    points: list[Point],
+    data: Data,
+    parent_run_id: str,
+    stage: str,
+    n_jobs: int,
+    train_eval: int,
+    on_row: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Fit every point (in parallel), log each as a child run as it finishes, print progress."""
     started = time.perf_counter()
     rows: list[dict] = []
@@ -110,8 +132,11 @@ def run_grid(make: Callable[..., Any], points: list[Point], data: Data, parent_r
         rows.append(row)
         point = by_label[row["label"]]
         params = {"part": point.part, **point.params}
-        metrics = {k: row[k] for k in ("train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds",
-                                       "predict_seconds", "n_iter") if k in row}
+        metrics = {
+            k: row[k]
+            for k in ("train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds", "predict_seconds", "n_iter")
+            if k in row
+        }
         tags = {"part": row["part"]}
         if "converged" in row:
             tags["converged"] = str(row["converged"]).lower()
@@ -119,20 +144,34 @@ def run_grid(make: Callable[..., Any], points: list[Point], data: Data, parent_r
             tags["convergence_warning"] = row["warning"][:500]
         if "overfit" in row:
             tags["overfit"] = str(row["overfit"]).lower()
-        with tracking.start_run("baselines", row["label"], stage=stage, parent_run_id=parent_run_id,
-                                params=params, tags=tags) as child:
+        with tracking.start_run(
+            "baselines", row["label"], stage=stage, parent_run_id=parent_run_id, params=params, tags=tags
+        ) as child:
             tracking.log_metrics(child.info.run_id, metrics)
             tracking.log_datasets(child.info.run_id, data.inputs)
         best = max(rows, key=lambda r: r["val_accuracy"])
-        print(f"{stage}: point {len(rows)}/{len(points)} {row['label']}: val {row['val_accuracy']:.4f} "
-              f"test {row['test_accuracy']:.4f} ({row['fit_seconds']:.1f}s fit) | elapsed "
-              f"{time.perf_counter() - started:.0f}s, best val {best['val_accuracy']:.4f} ({best['label']})", flush=True)
+        print(
+            f"{stage}: point {len(rows)}/{len(points)} {row['label']}: val {row['val_accuracy']:.4f} "
+            f"test {row['test_accuracy']:.4f} ({row['fit_seconds']:.1f}s fit) | elapsed "
+            f"{time.perf_counter() - started:.0f}s, best val {best['val_accuracy']:.4f} ({best['label']})",
+            flush=True,
+        )
     order = {p.label: i for i, p in enumerate(points)}
     return sorted(rows, key=lambda r: order[r["label"]])
 
 
-COLUMNS = ("part", "label", "train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds", "predict_seconds",
-           "n_iter", "converged", "overfit")
+COLUMNS = (
+    "part",
+    "label",
+    "train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "fit_seconds",
+    "predict_seconds",
+    "n_iter",
+    "converged",
+    "overfit",
+)
 
 
 def write_tables(rows: list[dict], csv_path: Path, md_path: Path, title: str) -> None:
@@ -178,15 +217,22 @@ def paths_from(args: argparse.Namespace) -> Paths:
     return Paths(args.data, args.table, args.summary, args.metrics, args.plots)
 
 
-def stage_run(stage: str, params: Params, section: BaseModel,
-              body: Callable[[str], tuple[list[dict], dict, list[Path]]], paths: Paths, title: str,
-              headline: tuple[str, str] = ("best_val_accuracy", "best_test_accuracy")) -> dict:
+def stage_run(
+    stage: str,
+    params: Params,
+    section: BaseModel,
+    body: Callable[[str], tuple[list[dict], dict, list[Path]]],
+    paths: Paths,
+    title: str,
+    headline: tuple[str, str] = ("best_val_accuracy", "best_test_accuracy"),
+) -> dict:
     """The stage's parent run around `body` (which fits the grid), then its tables, summary and DVC metrics;
     `headline` names the summary's (val, test) keys of what the stage chose."""
     table_csv, table_md = paths.table.with_suffix(".csv"), paths.table.with_suffix(".md")
     started = time.perf_counter()
-    with tracking.start_run("baselines", stage, stage=stage,
-                            params={stage: section.model_dump(), "seed": params.base.seed}) as parent:
+    with tracking.start_run(
+        "baselines", stage, stage=stage, params={stage: section.model_dump(), "seed": params.base.seed}
+    ) as parent:
         rid = parent.info.run_id
         rows, summary, figs = body(rid)
         summary["seconds"] = time.perf_counter() - started
@@ -195,9 +241,12 @@ def stage_run(stage: str, params: Params, section: BaseModel,
         write_tables(rows, table_csv, table_md, title)
         write_json(paths.summary, summary)
         val, test = headline
-        write_metrics(paths.metrics, summary[val], summary[test], default_test_accuracy=summary["default_test_accuracy"])
-        tracking.log_metrics(rid, {k: v for k, v in summary.items() if isinstance(v, (int, float))
-                                   and not isinstance(v, bool)})
+        write_metrics(
+            paths.metrics, summary[val], summary[test], default_test_accuracy=summary["default_test_accuracy"]
+        )
+        tracking.log_metrics(
+            rid, {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        )
         tracking.log_tags(rid, {k: v for k, v in summary.items() if isinstance(v, str) and k != "run_id"})
         tracking.log_files(rid, [table_csv, table_md], folder="tables")
         tracking.log_files(rid, figs)

@@ -37,8 +37,10 @@ def read_stage_results(paths: tuple[Path, ...], families: tuple[str, ...]) -> di
         results[best.get("family") or models.spec_from_dict(best["config"]).family] = best
     missing = [f for f in families if f not in results]
     if missing:
-        raise InputError(f"learning_curve: no stage result for families {missing} among "
-                         f"{', '.join(map(str, paths))}; expected one best.json per family")
+        raise InputError(
+            f"learning_curve: no stage result for families {missing} among "
+            f"{', '.join(map(str, paths))}; expected one best.json per family"
+        )
     return results
 
 
@@ -53,44 +55,92 @@ def run(params: Params, paths: Paths) -> dict:
     pairs = stage_data.pairs
     sizes = sorted({min(n, len(pairs["train"])) for n in p.train_sizes})
     points: list[dict[str, Any]] = []
-    with tracking.start_run("nn", "learning_curve", stage="learning_curve",
-                            params={"learning_curve": p.model_dump(), "seed": seed, "batch_size": batch,
-                                    **{f"config.{f}": specs[f].to_dict() for f in p.families}}) as parent:
+    with tracking.start_run(
+        "nn",
+        "learning_curve",
+        stage="learning_curve",
+        params={
+            "learning_curve": p.model_dump(),
+            "seed": seed,
+            "batch_size": batch,
+            **{f"config.{f}": specs[f].to_dict() for f in p.families},
+        },
+    ) as parent:
         tracking.log_datasets(parent.info.run_id, stage_data.inputs)
         total = len(sizes) * len(p.families)
         for n in sizes:
             for family in p.families:
                 budget = SmallBudget(p.min_steps, p.max_epochs, p.val_size, int(stage_results[family]["patience"]))
                 name = f"{family} n={n}"
-                with tracking.start_run("nn", name, stage="learning_curve", parent_run_id=parent.info.run_id,
-                                        params={"family": family, "train_pairs": n, "config": specs[family].to_dict(),
-                                                "epochs": budget.epochs(n, batch)},
-                                        tags={"family": family}) as child:
-                    r = fit_at_size(specs[family], pairs, n, budget, batch, seed, child.info.run_id,
-                                    f"learning_curve {name}")
+                with tracking.start_run(
+                    "nn",
+                    name,
+                    stage="learning_curve",
+                    parent_run_id=parent.info.run_id,
+                    params={
+                        "family": family,
+                        "train_pairs": n,
+                        "config": specs[family].to_dict(),
+                        "epochs": budget.epochs(n, batch),
+                    },
+                    tags={"family": family},
+                ) as child:
+                    r = fit_at_size(
+                        specs[family], pairs, n, budget, batch, seed, child.info.run_id, f"learning_curve {name}"
+                    )
                     r.pop("_proba")
-                    tracking.log_metrics(child.info.run_id, {f"final_{k}": v for k, v in r.items()
-                                                             if k.endswith("accuracy")}
-                                         | {"train_seconds": r["train_seconds"]})
+                    tracking.log_metrics(
+                        child.info.run_id,
+                        {f"final_{k}": v for k, v in r.items() if k.endswith("accuracy")}
+                        | {"train_seconds": r["train_seconds"]},
+                    )
                 points.append(r | {"run_id": child.info.run_id})
-                print(f"learning_curve: {len(points)}/{total} {name}: test {r['test_accuracy']:.4f} "
-                      f"({r['epochs_run']} epochs, {r['train_seconds']:.0f}s)", flush=True)
+                print(
+                    f"learning_curve: {len(points)}/{total} {name}: test {r['test_accuracy']:.4f} "
+                    f"({r['epochs_run']} epochs, {r['train_seconds']:.0f}s)",
+                    flush=True,
+                )
         for family in p.families:
             best = stage_results[family]
-            points.append({"family": family, "n": len(pairs["train"]), "val_accuracy": best["val_accuracy"],
-                           "test_accuracy": best["test_accuracy"], "run_id": best["run_id"], "stage_run": True})
+            points.append(
+                {
+                    "family": family,
+                    "n": len(pairs["train"]),
+                    "val_accuracy": best["val_accuracy"],
+                    "test_accuracy": best["test_accuracy"],
+                    "run_id": best["run_id"],
+                    "stage_run": True,
+                }
+            )
         all_sizes = sorted({pt["n"] for pt in points})
-        curves = {f: [_acc(points, f, n) if _acc(points, f, n) is not None else np.nan for n in all_sizes]
-                  for f in p.families}
+        curves = {
+            f: [_acc(points, f, n) if _acc(points, f, n) is not None else np.nan for n in all_sizes] for f in p.families
+        }
         path = paths.plots / "learning_curve.png"
-        save_figure(figures.lines_log_x(all_sizes, curves, "training pairs (sum labels only)", "test sum accuracy",
-                                        "Learning curve: " + " vs ".join(p.families)), path)
+        save_figure(
+            figures.lines_log_x(
+                all_sizes,
+                curves,
+                "training pairs (sum labels only)",
+                "test sum accuracy",
+                "Learning curve: " + " vs ".join(p.families),
+            ),
+            path,
+        )
         tracking.log_files(parent.info.run_id, [path])
-        wins = {n: _acc(points, "sumnet", n) > _acc(points, "cnn", n) for n in all_sizes
-                if _acc(points, "sumnet", n) is not None and _acc(points, "cnn", n) is not None}
+        wins = {
+            n: _acc(points, "sumnet", n) > _acc(points, "cnn", n)
+            for n in all_sizes
+            if _acc(points, "sumnet", n) is not None and _acc(points, "cnn", n) is not None
+        }
         tracking.log_tags(parent.info.run_id, {"sumnet_ahead_of_cnn_at_every_size": str(all(wins.values())).lower()})
-    out = {"points": points, "sizes": all_sizes, "sumnet_ahead_of_cnn": wins, "run_id": parent.info.run_id,
-           "seconds": time.perf_counter() - started}
+    out = {
+        "points": points,
+        "sizes": all_sizes,
+        "sumnet_ahead_of_cnn": wins,
+        "run_id": parent.info.run_id,
+        "seconds": time.perf_counter() - started,
+    }
     write_json(paths.summary, out)
     headline = {f"{f}_test_accuracy_at_{n}": _acc(points, f, n) for f in p.families for n in sizes}
     write_metrics(paths.metrics, None, None, **{k: v for k, v in headline.items() if v is not None})

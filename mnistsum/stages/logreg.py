@@ -20,22 +20,49 @@ def run(params: Params, paths: Paths) -> dict:
         return LogisticRegression(random_state=seed, **kw)
 
     def body(rid: str):
-        rows = run_grid(make, [Point("default", "default", {"max_iter": p.default_max_iter})], default_data, rid,
-                        "logreg", 1, len(data.val.y))
-        grid = [Point("grid", f"solver={s} C={c:g}", {"solver": s, "C": c, "max_iter": p.grid_max_iter})
-                for s in p.solvers for c in p.C]
+        rows = run_grid(
+            make,
+            [Point("default", "default", {"max_iter": p.default_max_iter})],
+            default_data,
+            rid,
+            "logreg",
+            1,
+            len(data.val.y),
+        )
+        grid = [
+            Point("grid", f"solver={s} C={c:g}", {"solver": s, "C": c, "max_iter": p.grid_max_iter})
+            for s in p.solvers
+            for c in p.C
+        ]
         rows += run_grid(make, grid, data, rid, "logreg", p.n_jobs, len(data.val.y))
         best = best_of(rows, "grid")
-        iters = [Point("max_iter", f"max_iter={m} solver={best['solver']} C={best['C']:g}",
-                       {"solver": best["solver"], "C": best["C"], "max_iter": m}) for m in p.max_iters]
+        iters = [
+            Point(
+                "max_iter",
+                f"max_iter={m} solver={best['solver']} C={best['C']:g}",
+                {"solver": best["solver"], "C": best["C"], "max_iter": m},
+            )
+            for m in p.max_iters
+        ]
         rows += run_grid(make, iters, data, rid, "logreg", p.n_jobs, len(data.val.y))
         default = rows[0]
-        summary = {"default_test_accuracy": default["test_accuracy"], "default_train_accuracy": default["train_accuracy"],
-                   "best_solver": best["solver"], "best_C": best["C"], "best_val_accuracy": best["val_accuracy"],
-                   "best_test_accuracy": best["test_accuracy"], "train_pairs": len(data.train.y),
-                   "default_train_pairs": len(default_data.train.y)}
-        fig = curve_figure([r for r in rows if r["part"] == "grid"], "C", "solver",
-                            "Logistic regression: accuracy against C", paths.plots / "logreg_grid.png")
+        summary = {
+            "default_test_accuracy": default["test_accuracy"],
+            "default_train_accuracy": default["train_accuracy"],
+            "best_solver": best["solver"],
+            "best_C": best["C"],
+            "best_val_accuracy": best["val_accuracy"],
+            "best_test_accuracy": best["test_accuracy"],
+            "train_pairs": len(data.train.y),
+            "default_train_pairs": len(default_data.train.y),
+        }
+        fig = curve_figure(
+            [r for r in rows if r["part"] == "grid"],
+            "C",
+            "solver",
+            "Logistic regression: accuracy against C",
+            paths.plots / "logreg_grid.png",
+        )
         return rows, summary, [fig]
 
     return stage_run("logreg", params, p, body, paths, "Logistic regression (report Figures 13-14)")

@@ -28,16 +28,25 @@ def exploration_figures(mnist, splits, plots_dir: Path) -> list[Path]:
     out = {
         "mnist_labels.png": figures.label_distribution(
             {"train": np.bincount(mnist.y_train, minlength=10), "test": np.bincount(mnist.y_test, minlength=10)},
-            "MNIST label distribution", "digit"),
+            "MNIST label distribution",
+            "digit",
+        ),
         "mnist_first20.png": figures.image_grid(
-            mnist.x_train[:20], [str(v) for v in mnist.y_train[:20]], "First 20 MNIST training digits"),
+            mnist.x_train[:20], [str(v) for v in mnist.y_train[:20]], "First 20 MNIST training digits"
+        ),
         "pair_labels.png": figures.label_distribution(
-            {name: class_counts(p.y) for name, p in splits.items()}, "Sum distribution of the pairs", "sum"),
+            {name: class_counts(p.y) for name, p in splits.items()}, "Sum distribution of the pairs", "sum"
+        ),
         "pairs_first20.png": figures.image_grid(
             splits["train"].x[:20],
-            [f"{s} = {a}+{b}" for s, a, b in zip(splits["train"].y[:20], splits["train"].top_label[:20],
-                                                  splits["train"].bottom_label[:20])],
-            "First 20 training pairs (sum = top+bottom)"),
+            [
+                f"{s} = {a}+{b}"
+                for s, a, b in zip(
+                    splits["train"].y[:20], splits["train"].top_label[:20], splits["train"].bottom_label[:20]
+                )
+            ],
+            "First 20 training pairs (sum = top+bottom)",
+        ),
     }
     paths = []
     for name, fig in out.items():
@@ -62,14 +71,21 @@ def run(params: Params, paths: Paths) -> dict:
     }
     write_json(summary_path, metrics)
     paths = exploration_figures(mnist, splits, plots_dir)
-    with tracking.start_run("data", "prepare", stage="prepare",
-                            params={"base": params.base.model_dump(), "prepare": p.model_dump()},
-                            tags={"dataset.sha256": digest}) as run:
+    with tracking.start_run(
+        "data",
+        "prepare",
+        stage="prepare",
+        params={"base": params.base.model_dump(), "prepare": p.model_dump()},
+        tags={"dataset.sha256": digest},
+    ) as run:
         rid = run.info.run_id
-        tracking.log_metrics(rid, {f"n_{name}": len(s) for name, s in splits.items()}
-                             | {"seconds": time.perf_counter() - started})
+        tracking.log_metrics(
+            rid, {f"n_{name}": len(s) for name, s in splits.items()} | {"seconds": time.perf_counter() - started}
+        )
         tracking.log_files(rid, paths)
         tracking.log_files(rid, [summary_path], folder="results")
-    print(f"prepare: {', '.join(f'{k} {len(v):,}' for k, v in splits.items())} pairs, "
-          f"sha256 {digest[:12]}, {time.perf_counter() - started:.1f}s")
+    print(
+        f"prepare: {', '.join(f'{k} {len(v):,}' for k, v in splits.items())} pairs, "
+        f"sha256 {digest[:12]}, {time.perf_counter() - started:.1f}s"
+    )
     return metrics

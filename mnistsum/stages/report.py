@@ -20,25 +20,75 @@ from mnistsum.files import read_json, write_text
 from mnistsum.params import Params
 
 # The stages whose runs the report reads, each through the summary file its stage writes (the run_id in it).
-STAGES = ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet",
-          "learning_curve", "tsne", "logreg", "svm", "forest", "compare")
+STAGES = (
+    "base_mlp",
+    "study1",
+    "activation",
+    "study2",
+    "study3",
+    "study4",
+    "final",
+    "cnn",
+    "sumnet",
+    "learning_curve",
+    "tsne",
+    "logreg",
+    "svm",
+    "forest",
+    "compare",
+)
 
 # Test accuracies quoted from the study report (M1 Machine Learning Coursework Report, H. Rezk, 2024).
-REPORT_NN = {"base_mlp": 0.7009, "study1": 0.9081, "activation": 0.9079, "study2": 0.9132, "study3": 0.9210,
-             "study4": 0.9219, "final": 0.9300}
+REPORT_NN = {
+    "base_mlp": 0.7009,
+    "study1": 0.9081,
+    "activation": 0.9079,
+    "study2": 0.9132,
+    "study3": 0.9210,
+    "study4": 0.9219,
+    "final": 0.9300,
+}
 REPORT_ACTIVATION = {"relu": 0.9079, "sigmoid": 0.8413, "tanh": 0.8688}
-REPORT_LOGREG = {"default": 0.2204, **{f"solver=sag C={c}": v for c, v in
-                 (("0.1", 0.2247), ("1", 0.2201), ("10", 0.2174), ("100", 0.2169), ("1000", 0.2165), ("1e+15", 0.2164))},
-                 **{f"solver=lbfgs C={c}": 0.1636 for c in ("0.1", "1", "10", "100", "1000", "1e+15")},
-                 **{f"max_iter={m} solver=sag C=0.1": v for m, v in ((100, 0.2253), (500, 0.2237), (1000, 0.2249),
-                                                                     (1500, 0.2242))}}
-REPORT_SVM = {"default": 0.3507, **{f"kernel={k} gamma={g} C={c}": v for (k, g, c), v in {
-    ("poly", "scale", "0.1"): 0.2963, ("poly", "scale", "1"): 0.6364, ("poly", "scale", "10"): 0.6574,
-    ("poly", "scale", "100"): 0.658, ("poly", "auto", "0.1"): 0.1011, ("poly", "auto", "1"): 0.1011,
-    ("poly", "auto", "10"): 0.1011, ("poly", "auto", "100"): 0.2719, ("rbf", "scale", "0.1"): 0.1482,
-    ("rbf", "scale", "1"): 0.5911, ("rbf", "scale", "10"): 0.6693, ("rbf", "scale", "100"): 0.6694,
-    ("rbf", "auto", "0.1"): 0.1011, ("rbf", "auto", "1"): 0.2174, ("rbf", "auto", "10"): 0.3864,
-    ("rbf", "auto", "100"): 0.5194}.items()}}
+REPORT_LOGREG = {
+    "default": 0.2204,
+    **{
+        f"solver=sag C={c}": v
+        for c, v in (
+            ("0.1", 0.2247),
+            ("1", 0.2201),
+            ("10", 0.2174),
+            ("100", 0.2169),
+            ("1000", 0.2165),
+            ("1e+15", 0.2164),
+        )
+    },
+    **{f"solver=lbfgs C={c}": 0.1636 for c in ("0.1", "1", "10", "100", "1000", "1e+15")},
+    **{f"max_iter={m} solver=sag C=0.1": v for m, v in ((100, 0.2253), (500, 0.2237), (1000, 0.2249), (1500, 0.2242))},
+}
+REPORT_SVM = {
+    "default": 0.3507,
+    **{
+        f"kernel={k} gamma={g} C={c}": v
+        for (k, g, c), v in {
+            ("poly", "scale", "0.1"): 0.2963,
+            ("poly", "scale", "1"): 0.6364,
+            ("poly", "scale", "10"): 0.6574,
+            ("poly", "scale", "100"): 0.658,
+            ("poly", "auto", "0.1"): 0.1011,
+            ("poly", "auto", "1"): 0.1011,
+            ("poly", "auto", "10"): 0.1011,
+            ("poly", "auto", "100"): 0.2719,
+            ("rbf", "scale", "0.1"): 0.1482,
+            ("rbf", "scale", "1"): 0.5911,
+            ("rbf", "scale", "10"): 0.6693,
+            ("rbf", "scale", "100"): 0.6694,
+            ("rbf", "auto", "0.1"): 0.1011,
+            ("rbf", "auto", "1"): 0.2174,
+            ("rbf", "auto", "10"): 0.3864,
+            ("rbf", "auto", "100"): 0.5194,
+        }.items()
+    },
+}
 REPORT_FOREST = {"default": 0.7312, "max_depth=8": 0.5572}
 # Where the study report let the test set choose; mnistsum chooses on validation and says so beside the number.
 CHOSE_ON_TEST = {
@@ -46,10 +96,18 @@ CHOSE_ON_TEST = {
     "svm": "the report judged overfitting by the train-test gap; here by the train-validation gap",
     "forest": "the report's depth 8 came from the train-test gap; here the rule reads the train-validation gap",
 }
-FIGURES = ["final/base_vs_final.png", "tsne/tsne_perplexity_sweep.png", "tsne/tsne_pairs_sum8.png",
-           "forest/forest_depth.png", "compare/compare_accuracy.png", "compare/compare_reliability.png",
-           "learning_curve/learning_curve.png", "sumnet/sumnet_digit_confusion.png", "sumnet/sumnet_sum_confusion.png",
-           "tsne/tsne_sumnet_digit_embedding.png"]
+FIGURES = [
+    "final/base_vs_final.png",
+    "tsne/tsne_perplexity_sweep.png",
+    "tsne/tsne_pairs_sum8.png",
+    "forest/forest_depth.png",
+    "compare/compare_accuracy.png",
+    "compare/compare_reliability.png",
+    "learning_curve/learning_curve.png",
+    "sumnet/sumnet_digit_confusion.png",
+    "sumnet/sumnet_sum_confusion.png",
+    "tsne/tsne_sumnet_digit_embedding.png",
+]
 # Published MNIST-addition results (sum labels only, 30,000 pairs of 28x28 digits), as the issue quotes them.
 PUBLISHED_ADDITION = {"DeepProbLog": 0.972, "NeurASP": 0.973, "A-NeSI": 0.977, "Scallop": 0.978, "DeepStochLog": 0.979}
 
@@ -86,8 +144,12 @@ def _fmt(v: Any) -> str:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows], ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows],
+        "",
+    ]
 
 
 def nn_section(runs: dict[str, Any]) -> list[str]:
@@ -99,35 +161,69 @@ def nn_section(runs: dict[str, Any]) -> list[str]:
         test = m.get("best_test_accuracy", m.get("final_test_accuracy"))
         rows.append([stage, val, test, REPORT_NN[stage], run.info.run_id[:8]])
     act = runs["activation"]
-    act_rows = [[k.info.run_name.split("=")[1], k.data.metrics.get("final_test_accuracy"),
-                 REPORT_ACTIVATION.get(k.info.run_name.split("=")[1])] for k in tracking.child_runs(act.info.run_id)]
-    return ["## Neural networks (report sections 3.1-3.3)", "",
-            *_table(["stage", "val accuracy", "test accuracy", "report test accuracy", "run"], rows),
-            "Every choice above (trials, activation, early stopping, the registry alias) used validation accuracy "
-            "on pairs of digits never seen in training; test accuracy is only reported.", "",
-            f"Activation study ({CHOSE_ON_TEST['activation']}):", "",
-            *_table(["activation", "val accuracy", "test accuracy", "report"],
-                    [[r[0], k.data.metrics.get("final_val_accuracy"), *r[1:]]
-                     for r, k in zip(act_rows, tracking.child_runs(act.info.run_id))])]
+    act_rows = [
+        [
+            k.info.run_name.split("=")[1],
+            k.data.metrics.get("final_test_accuracy"),
+            REPORT_ACTIVATION.get(k.info.run_name.split("=")[1]),
+        ]
+        for k in tracking.child_runs(act.info.run_id)
+    ]
+    return [
+        "## Neural networks (report sections 3.1-3.3)",
+        "",
+        *_table(["stage", "val accuracy", "test accuracy", "report test accuracy", "run"], rows),
+        "Every choice above (trials, activation, early stopping, the registry alias) used validation accuracy "
+        "on pairs of digits never seen in training; test accuracy is only reported.",
+        "",
+        f"Activation study ({CHOSE_ON_TEST['activation']}):",
+        "",
+        *_table(
+            ["activation", "val accuracy", "test accuracy", "report"],
+            [
+                [r[0], k.data.metrics.get("final_val_accuracy"), *r[1:]]
+                for r, k in zip(act_rows, tracking.child_runs(act.info.run_id))
+            ],
+        ),
+    ]
 
 
-def _grid_section(runs: dict[str, Any], stage: str, title: str, reference: dict[str, float], extra: list[str]) -> list[str]:
+def _grid_section(
+    runs: dict[str, Any], stage: str, title: str, reference: dict[str, float], extra: list[str]
+) -> list[str]:
     parent = runs[stage]
     m = parent.data.metrics
     if "train_pairs" in m:
         default_n = int(m.get("default_train_pairs", m["train_pairs"]))
-        extra = [f"The default point was fitted on {default_n:,} training pairs, the grid on "
-                 f"{int(m['train_pairs']):,} (the report: 48,000 for both; the SVM grid on 12,000).", "", *extra]
+        extra = [
+            f"The default point was fitted on {default_n:,} training pairs, the grid on "
+            f"{int(m['train_pairs']):,} (the report: 48,000 for both; the SVM grid on 12,000).",
+            "",
+            *extra,
+        ]
     if stage in CHOSE_ON_TEST:
         extra = [*extra, f"Note: {CHOSE_ON_TEST[stage]}.", ""]
     rows = []
     for k in tracking.child_runs(parent.info.run_id):
         m = k.data.metrics
-        rows.append([k.data.tags.get("part"), k.info.run_name, m.get("train_accuracy"), m.get("val_accuracy"),
-                     m.get("test_accuracy"), reference.get(k.info.run_name), k.data.tags.get("converged", ""),
-                     k.data.tags.get("overfit", "")])
-    return [f"## {title}", "", *extra,
-            *_table(["part", "point", "train", "val", "test", "report test", "converged", "overfit"], rows)]
+        rows.append(
+            [
+                k.data.tags.get("part"),
+                k.info.run_name,
+                m.get("train_accuracy"),
+                m.get("val_accuracy"),
+                m.get("test_accuracy"),
+                reference.get(k.info.run_name),
+                k.data.tags.get("converged", ""),
+                k.data.tags.get("overfit", ""),
+            ]
+        )
+    return [
+        f"## {title}",
+        "",
+        *extra,
+        *_table(["part", "point", "train", "val", "test", "report test", "converged", "overfit"], rows),
+    ]
 
 
 def beyond_section(runs: dict[str, Any]) -> list[str]:
@@ -136,30 +232,56 @@ def beyond_section(runs: dict[str, Any]) -> list[str]:
     for family, stage in (("mlp", "final"), ("cnn", "cnn"), ("sumnet", "sumnet")):
         m = runs[stage].data.metrics
         digits = m.get("final_mnist_test_digit_accuracy")
-        rows.append([family, m.get("final_val_accuracy"), m.get("final_test_accuracy"),
-                     digits if digits is not None else "-", m.get("final_test_ece", m.get("test_ece")),
-                     _seconds(m.get("train_seconds")), _rate(m.get("pairs_per_second")),
-                     _count(m.get("parameters"))])
+        rows.append(
+            [
+                family,
+                m.get("final_val_accuracy"),
+                m.get("final_test_accuracy"),
+                digits if digits is not None else "-",
+                m.get("final_test_ece", m.get("test_ece")),
+                _seconds(m.get("train_seconds")),
+                _rate(m.get("pairs_per_second")),
+                _count(m.get("parameters")),
+            ]
+        )
     curve = runs["learning_curve"]
     points: dict[int, dict[str, float]] = {}
     for k in tracking.child_runs(curve.info.run_id):
-        points.setdefault(int(k.data.params["train_pairs"]), {})[k.data.params["family"]] = \
-            k.data.metrics.get("final_test_accuracy")
+        points.setdefault(int(k.data.params["train_pairs"]), {})[k.data.params["family"]] = k.data.metrics.get(
+            "final_test_accuracy"
+        )
     families = ["mlp", "cnn", "sumnet"]
     full = {r[0]: r[2] for r in rows}
     curve_rows = [[n, *[points[n].get(f) for f in families]] for n in sorted(points)]
     curve_rows.append(["all (the stages)", *[full[f] for f in families]])
     published = ", ".join(f"{k} {v:.3f}" for k, v in PUBLISHED_ADDITION.items())
-    return ["## Beyond the report: learning the digits from the sums", "",
-            "Three families on the same pairs and sum labels: the report's MLP (as the studies chose it), a plain CNN "
-            "on the whole 56x28 image, and the sumnet (one digit encoder shared by both halves, the sum the exact "
-            "convolution of its two digit distributions). No family ever sees a digit label; the sumnet's digit "
-            "accuracy is measured against the hidden labels of the distinct MNIST test digits.", "",
-            *_table(["family", "val sum acc", "test sum acc", "test digit acc", "test ECE", "training time",
-                     "inference (pairs/s, CPU)", "parameters"], rows),
-            f"Published MNIST-addition results, for scale (30,000 pairs, sum labels only): {published}.", "",
-            "Learning curve (test sum accuracy; the smaller sizes are the first n training pairs):", "",
-            *_table(["training pairs", *families], curve_rows)]
+    return [
+        "## Beyond the report: learning the digits from the sums",
+        "",
+        "Three families on the same pairs and sum labels: the report's MLP (as the studies chose it), a plain CNN "
+        "on the whole 56x28 image, and the sumnet (one digit encoder shared by both halves, the sum the exact "
+        "convolution of its two digit distributions). No family ever sees a digit label; the sumnet's digit "
+        "accuracy is measured against the hidden labels of the distinct MNIST test digits.",
+        "",
+        *_table(
+            [
+                "family",
+                "val sum acc",
+                "test sum acc",
+                "test digit acc",
+                "test ECE",
+                "training time",
+                "inference (pairs/s, CPU)",
+                "parameters",
+            ],
+            rows,
+        ),
+        f"Published MNIST-addition results, for scale (30,000 pairs, sum labels only): {published}.",
+        "",
+        "Learning curve (test sum accuracy; the smaller sizes are the first n training pairs):",
+        "",
+        *_table(["training pairs", *families], curve_rows),
+    ]
 
 
 def _seconds(v: float | None) -> str:
@@ -179,42 +301,92 @@ def run(params: Params, paths: Paths) -> Path:
     runs = read_runs(paths.summaries)
     forest = runs["forest"].data
     tsne_parent = runs["tsne"]
-    tsne_rows = [[k.info.run_name, k.data.metrics.get("knn_accuracy"), k.data.metrics.get("trustworthiness")]
-                 for k in tracking.child_runs(tsne_parent.info.run_id)]
+    tsne_rows = [
+        [k.info.run_name, k.data.metrics.get("knn_accuracy"), k.data.metrics.get("trustworthiness")]
+        for k in tracking.child_runs(tsne_parent.info.run_id)
+    ]
     compare_rows = []
     for k in tracking.child_runs(runs["compare"].info.run_id):
         m = k.data.metrics
-        compare_rows.append([int(k.data.params["train_pairs"]), m.get("combined.accuracy"),
-                             m.get("sequential_argmax.accuracy"), m.get("sequential_convolved.accuracy"),
-                             m.get("combined.log_loss"), m.get("sequential_convolved.log_loss"),
-                             m.get("combined.ece"), m.get("sequential_convolved.ece"), m.get("sumnet.accuracy")])
+        compare_rows.append(
+            [
+                int(k.data.params["train_pairs"]),
+                m.get("combined.accuracy"),
+                m.get("sequential_argmax.accuracy"),
+                m.get("sequential_convolved.accuracy"),
+                m.get("combined.log_loss"),
+                m.get("sequential_convolved.log_loss"),
+                m.get("combined.ece"),
+                m.get("sequential_convolved.ece"),
+                m.get("sumnet.accuracy"),
+            ]
+        )
     compare_rows.sort(key=lambda r: r[0])
-    profile = {k: getattr(params, k).model_dump() for k in ("prepare", "study1", "final", "cnn", "sumnet",
-                                                            "learning_curve", "logreg", "svm", "forest")}
-    lines = ["# mnistsum: the study report, regenerated from the tracked runs", "",
-             f"Tracking store: `{tracking.tracking_uri()}`. Every number below is read from MLflow; the "
-             "'report' columns quote the original study report.", "",
-             "Params profile these runs used (the sections that set the scale):", "", "```",
-             *[f"{k}: {v}" for k, v in profile.items()], "```", "",
-             *nn_section(runs),
-             *_grid_section(runs, "logreg", "Logistic regression (report Figures 13-14)", REPORT_LOGREG, []),
-             *_grid_section(runs, "svm", "Support vector machine (report Figure 15)", REPORT_SVM,
-                            [f"Points whose train-validation gap exceeds {params.svm.overfit_gap:.0%} are flagged overfit.", ""]),
-             *_grid_section(runs, "forest", "Random forest (report Figures 16-17)", REPORT_FOREST,
-                            [f"Overfitting depths (train-validation gap > {params.forest.overfit_gap:.0%}): "
-                             f"{forest.tags.get('overfitting_depths')}; chosen depth "
-                             f"{int(forest.metrics['chosen_depth'])} (report: 8) with test accuracy "
-                             f"{forest.metrics['chosen_test_accuracy']:.4f} (report: 0.5572).", ""]),
-             "## Combined vs sequential logistic regression (report section 6)", "",
-             *_table(["train pairs", "combined acc", "sequential argmax acc", "sequential convolved acc",
-                      "combined log-loss", "convolved log-loss", "combined ECE", "convolved ECE",
-                      "sumnet acc (no digit labels)"], compare_rows),
-             "The report found the sequential classifier more than four times as accurate as the combined one.", "",
-             "## t-SNE (report section 4)", "",
-             *_table(["map", "kNN accuracy of the sum (2-D)", "trustworthiness"], tsne_rows),
-             "The report judged the maps by eye (clusters in the embedding, none in the input).", "",
-             *beyond_section(runs),
-             "## Figures", ""]
+    profile = {
+        k: getattr(params, k).model_dump()
+        for k in ("prepare", "study1", "final", "cnn", "sumnet", "learning_curve", "logreg", "svm", "forest")
+    }
+    lines = [
+        "# mnistsum: the study report, regenerated from the tracked runs",
+        "",
+        f"Tracking store: `{tracking.tracking_uri()}`. Every number below is read from MLflow; the "
+        "'report' columns quote the original study report.",
+        "",
+        "Params profile these runs used (the sections that set the scale):",
+        "",
+        "```",
+        *[f"{k}: {v}" for k, v in profile.items()],
+        "```",
+        "",
+        *nn_section(runs),
+        *_grid_section(runs, "logreg", "Logistic regression (report Figures 13-14)", REPORT_LOGREG, []),
+        *_grid_section(
+            runs,
+            "svm",
+            "Support vector machine (report Figure 15)",
+            REPORT_SVM,
+            [f"Points whose train-validation gap exceeds {params.svm.overfit_gap:.0%} are flagged overfit.", ""],
+        ),
+        *_grid_section(
+            runs,
+            "forest",
+            "Random forest (report Figures 16-17)",
+            REPORT_FOREST,
+            [
+                f"Overfitting depths (train-validation gap > {params.forest.overfit_gap:.0%}): "
+                f"{forest.tags.get('overfitting_depths')}; chosen depth "
+                f"{int(forest.metrics['chosen_depth'])} (report: 8) with test accuracy "
+                f"{forest.metrics['chosen_test_accuracy']:.4f} (report: 0.5572).",
+                "",
+            ],
+        ),
+        "## Combined vs sequential logistic regression (report section 6)",
+        "",
+        *_table(
+            [
+                "train pairs",
+                "combined acc",
+                "sequential argmax acc",
+                "sequential convolved acc",
+                "combined log-loss",
+                "convolved log-loss",
+                "combined ECE",
+                "convolved ECE",
+                "sumnet acc (no digit labels)",
+            ],
+            compare_rows,
+        ),
+        "The report found the sequential classifier more than four times as accurate as the combined one.",
+        "",
+        "## t-SNE (report section 4)",
+        "",
+        *_table(["map", "kNN accuracy of the sum (2-D)", "trustworthiness"], tsne_rows),
+        "The report judged the maps by eye (clusters in the embedding, none in the input).",
+        "",
+        *beyond_section(runs),
+        "## Figures",
+        "",
+    ]
     fig_dir = out.parent / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     for rel in FIGURES:

@@ -30,8 +30,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--previous", type=Path, help="best.json of the previous study (not for study1)")
-    parser.add_argument("--storage", type=Path, required=True,
-                        help="Optuna journal file (kept between runs); unused when MNISTSUM_OPTUNA_STORAGE is set")
+    parser.add_argument(
+        "--storage",
+        type=Path,
+        required=True,
+        help="Optuna journal file (kept between runs); unused when MNISTSUM_OPTUNA_STORAGE is set",
+    )
     parser.add_argument("--out", type=Path, required=True, help="best configuration JSON")
     parser.add_argument("--plots", type=Path, required=True, help="folder for Optuna's figures")
     parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
@@ -40,15 +44,32 @@ def parser() -> argparse.ArgumentParser:
 
 def paths_from(args: argparse.Namespace, root: Path = Path("."), worker: bool = False) -> Paths:
     """The stage's paths from its parsed command line, under `root`; a worker's outs are None."""
+
     def at(p: Path | None) -> Path | None:
         return None if p is None else root / p
 
-    return Paths(at(args.data), at(args.previous), at(args.storage), None if worker else at(args.out),
-                 None if worker else at(args.plots), None if worker else at(args.metrics))
+    return Paths(
+        at(args.data),
+        at(args.previous),
+        at(args.storage),
+        None if worker else at(args.out),
+        None if worker else at(args.plots),
+        None if worker else at(args.metrics),
+    )
 
 
 def run(params: Params, paths: Paths, stage: str, worker_id: int = 0) -> dict | None:
     """Run the study to its `n_trials`; the stage (worker 0, with outs) waits for every worker and writes the
     best configuration; another worker stops at the cap and writes nothing."""
-    return run_study(stage, params, paths.data, paths.previous, paths.storage, paths.out, paths.plots, paths.metrics,
-                     worker_id=worker_id, wait=paths.out is not None)
+    return run_study(
+        stage,
+        params,
+        paths.data,
+        paths.previous,
+        paths.storage,
+        paths.out,
+        paths.plots,
+        paths.metrics,
+        worker_id=worker_id,
+        wait=paths.out is not None,
+    )

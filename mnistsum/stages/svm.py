@@ -25,17 +25,27 @@ def run(params: Params, paths: Paths) -> dict:
 
     def body(rid: str):
         rows = run_grid(make, [Point("default", "default", {})], default_data, rid, "svm", 1, p.eval_size, flag)
-        grid = [Point("grid", f"kernel={k} gamma={g} C={c:g}", {"kernel": k, "gamma": g, "C": c})
-                for k in p.kernels for g in p.gammas for c in p.C]
+        grid = [
+            Point("grid", f"kernel={k} gamma={g} C={c:g}", {"kernel": k, "gamma": g, "C": c})
+            for k in p.kernels
+            for g in p.gammas
+            for c in p.C
+        ]
         rows += run_grid(make, grid, data, rid, "svm", p.n_jobs, p.eval_size, flag)
         fair = [r for r in rows if r["part"] == "grid" and not r["overfit"]]
         best = best_of(rows, "grid")
-        summary = {"default_test_accuracy": rows[0]["test_accuracy"], "default_train_accuracy": rows[0]["train_accuracy"],
-                   "best_label": best["label"], "best_val_accuracy": best["val_accuracy"],
-                   "best_test_accuracy": best["test_accuracy"], "best_overfits": best["overfit"],
-                   "n_overfit": sum(r.get("overfit", False) for r in rows if r["part"] == "grid"),
-                   "best_non_overfit_label": max(fair, key=lambda r: r["val_accuracy"])["label"] if fair else "none",
-                   "train_pairs": len(data.train.y), "default_train_pairs": len(default_data.train.y)}
+        summary = {
+            "default_test_accuracy": rows[0]["test_accuracy"],
+            "default_train_accuracy": rows[0]["train_accuracy"],
+            "best_label": best["label"],
+            "best_val_accuracy": best["val_accuracy"],
+            "best_test_accuracy": best["test_accuracy"],
+            "best_overfits": best["overfit"],
+            "n_overfit": sum(r.get("overfit", False) for r in rows if r["part"] == "grid"),
+            "best_non_overfit_label": max(fair, key=lambda r: r["val_accuracy"])["label"] if fair else "none",
+            "train_pairs": len(data.train.y),
+            "default_train_pairs": len(default_data.train.y),
+        }
         grid_rows = [r | {"kernel/gamma": f"{r['kernel']}/{r['gamma']}"} for r in rows if r["part"] == "grid"]
         fig = curve_figure(grid_rows, "C", "kernel/gamma", "SVM: accuracy against C", paths.plots / "svm_grid.png")
         return rows, summary, [fig]

@@ -12,8 +12,14 @@ from mnistsum import tracking
 from mnistsum.errors import InputError
 
 # Tags MLflow writes for itself; they differ between any two runs and hide what matters.
-NOISY_TAGS = ("mlflow.log-model.history", "mlflow.source.name", "mlflow.user", "mlflow.runName",
-              "mlflow.parentRunId", "mlflow.source.type")
+NOISY_TAGS = (
+    "mlflow.log-model.history",
+    "mlflow.source.name",
+    "mlflow.user",
+    "mlflow.runName",
+    "mlflow.parentRunId",
+    "mlflow.source.type",
+)
 
 
 def resolve_run(ref: str, experiment: str | None = None):
@@ -28,8 +34,11 @@ def resolve_run(ref: str, experiment: str | None = None):
     if re.fullmatch(r"[0-9a-fA-F]{6,31}", ref):
         every = [e.experiment_id for e in client.search_experiments()]
         prefix = ref.lower()
-        hits = [r for r in (client.search_runs(every, max_results=50000) if every else [])
-                if r.info.run_id.startswith(prefix)]
+        hits = [
+            r
+            for r in (client.search_runs(every, max_results=50000) if every else [])
+            if r.info.run_id.startswith(prefix)
+        ]
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
@@ -43,15 +52,24 @@ def resolve_run(ref: str, experiment: str | None = None):
     else:
         ids = [e.experiment_id for e in client.search_experiments()]
     safe = ref.replace("'", "\\'")
-    runs = client.search_runs(ids, filter_string=f"attributes.run_name = '{safe}'",
-                              order_by=["attributes.start_time DESC"], max_results=50) if ids else []
+    runs = (
+        client.search_runs(
+            ids,
+            filter_string=f"attributes.run_name = '{safe}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=50,
+        )
+        if ids
+        else []
+    )
     where = f"experiment {experiment!r}" if experiment else "any experiment"
     if not runs:
         raise InputError(f"no run named {ref!r} in {where} (give a run id or another name)")
     if len(runs) > 1:
         listed = ", ".join(f"{r.info.run_id[:8]} ({_started(r)})" for r in runs[:5])
-        raise InputError(f"{len(runs)} runs are named {ref!r} in {where}: {listed}{' ...' if len(runs) > 5 else ''}; "
-                         "give a run id")
+        raise InputError(
+            f"{len(runs)} runs are named {ref!r} in {where}: {listed}{' ...' if len(runs) > 5 else ''}; give a run id"
+        )
     return runs[0]
 
 
@@ -68,8 +86,7 @@ def diff_runs(a, b, show_all: bool = False) -> dict[str, Any]:
         return {k: v for k, v in run.data.tags.items() if k not in NOISY_TAGS}
 
     return {
-        "runs": [{"id": r.info.run_id, "name": r.info.run_name, "experiment_id": r.info.experiment_id}
-                 for r in (a, b)],
+        "runs": [{"id": r.info.run_id, "name": r.info.run_name, "experiment_id": r.info.experiment_id} for r in (a, b)],
         "params": section(a.data.params, b.data.params),
         "metrics": section(a.data.metrics, b.data.metrics),
         "tags": section(tags(a), tags(b)),

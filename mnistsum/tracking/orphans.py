@@ -14,7 +14,6 @@ from mlflow.tracking import MlflowClient
 PROCESS_TAG = "mnistsum.process"
 
 
-
 @functools.cache
 def this_process() -> str:
     """host:pid:start-time of this process; the start time tells a reused pid from the original."""

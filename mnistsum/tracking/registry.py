@@ -13,8 +13,9 @@ import contextlib
 import hashlib
 import json
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -31,9 +32,11 @@ from mnistsum.models import served
 # to uint8 (300 wraps to 44, 0.5 becomes 0) before the model can refuse it, and would shut out the float form.
 # The contract itself (served.model_input) checks shape, dtype and range; the input example shows the form.
 # The `digits` param (sumnet only) makes predict return both digits with their probabilities beside the sum.
-SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(object), (-1,))]),
-                           outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]),
-                           params=ParamSchema([ParamSpec("digits", "boolean", False)]))
+SIGNATURE = ModelSignature(
+    inputs=Schema([TensorSpec(np.dtype(object), (-1,))]),
+    outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]),
+    params=ParamSchema([ParamSpec("digits", "boolean", False)]),
+)
 
 
 class RegistryError(InputError):
@@ -47,8 +50,12 @@ def requirements() -> list[str]:
     import keras  # deferred: reading the registry (predict, promote) must not import TensorFlow
     import tensorflow as tf
 
-    return [f"mlflow=={mlflow.__version__}", f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}",
-            f"numpy=={np.__version__}"]
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"tensorflow=={tf.__version__}",
+        f"keras=={keras.__version__}",
+        f"numpy=={np.__version__}",
+    ]
 
 
 def params_digest(params: dict[str, Any]) -> str:
@@ -60,24 +67,44 @@ def log_model(model: Any, example: np.ndarray) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
-        info = mlflow.pyfunc.log_model(name="model", python_model=served.__file__,
-                                       artifacts={"keras_model": str(path)}, signature=SIGNATURE,
-                                       input_example=np.ascontiguousarray(example[:2]),
-                                       pip_requirements=requirements())
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=served.__file__,
+            artifacts={"keras_model": str(path)},
+            signature=SIGNATURE,
+            input_example=np.ascontiguousarray(example[:2]),
+            pip_requirements=requirements(),
+        )
     return info.model_uri
 
 
-def log_and_register(model: Any, run_id: str, names: Sequence[str], alias: str, val_accuracy: float, *,
-                     val_x: np.ndarray, val_y: np.ndarray, data_ids: dict[str, str],
-                     params: dict[str, Any], family: str = "mlp") -> list[dict[str, Any]]:
+def log_and_register(
+    model: Any,
+    run_id: str,
+    names: Sequence[str],
+    alias: str,
+    val_accuracy: float,
+    *,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    data_ids: dict[str, str],
+    params: dict[str, Any],
+    family: str = "mlp",
+) -> list[dict[str, Any]]:
     """Log the pyfunc once, register it as a new version of each of `names` (the family's own name first, then
     the cross-family one), tagged with its family, the data it was evaluated on and its params; under each
     name, promote it if it beats that name's champion on the same validation pairs."""
     uri = log_model(model, val_x)
     tracking.configure()
-    tags = {"val_accuracy": f"{val_accuracy:.6f}", "run_id": run_id, "family": family,
-            "data.val_sha256": data_ids["val"], "data.train_sha256": data_ids["train"],
-            "params.sha256": params_digest(params), "params": json.dumps(params, sort_keys=True, default=str)[:5000]}
+    tags = {
+        "val_accuracy": f"{val_accuracy:.6f}",
+        "run_id": run_id,
+        "family": family,
+        "data.val_sha256": data_ids["val"],
+        "data.train_sha256": data_ids["train"],
+        "params.sha256": params_digest(params),
+        "params": json.dumps(params, sort_keys=True, default=str)[:5000],
+    }
     results, run_tags = [], {}
     for i, name in enumerate(names):
         try:
@@ -87,9 +114,12 @@ def log_and_register(model: Any, run_id: str, names: Sequence[str], alias: str, 
         decision = promote(name, alias, mv.version, val_x, val_y)
         # The family's own name keeps the plain tags; every other name's are prefixed with it.
         prefix = "registry" if i == 0 else f"registry.{name}"
-        run_tags |= {f"{prefix}.model": name, f"{prefix}.version": mv.version,
-                     f"{prefix}.alias_action": decision["alias_action"],
-                     f"{prefix}.champion": str(decision["promoted"]).lower()}
+        run_tags |= {
+            f"{prefix}.model": name,
+            f"{prefix}.version": mv.version,
+            f"{prefix}.alias_action": decision["alias_action"],
+            f"{prefix}.champion": str(decision["promoted"]).lower(),
+        }
         results.append({"name": name, "version": int(mv.version), "alias": alias, **decision})
     tracking.log_tags(run_id, run_tags)
     return results
@@ -110,8 +140,9 @@ def registry_lock(timeout: float = 600) -> Iterator[None]:
         yield
 
 
-def promote(name: str, alias: str, version: str | int, val_x: np.ndarray | None = None,
-            val_y: np.ndarray | None = None) -> dict[str, Any]:
+def promote(
+    name: str, alias: str, version: str | int, val_x: np.ndarray | None = None, val_y: np.ndarray | None = None
+) -> dict[str, Any]:
     """Point `alias` at `version` if it beats the current holder on the same validation set.
 
     When the champion was evaluated on other data, it is evaluated on this version's validation pairs
@@ -131,18 +162,30 @@ def promote(name: str, alias: str, version: str | int, val_x: np.ndarray | None 
             theirs, how = float(current.tags["val_accuracy"]), "same validation pairs"
         else:
             if val_x is None or val_y is None:
-                raise RegistryError(f"{name} v{current.version} was evaluated on other data; "
-                                    "its validation pairs are needed to compare fairly")
+                raise RegistryError(
+                    f"{name} v{current.version} was evaluated on other data; "
+                    "its validation pairs are needed to compare fairly"
+                )
             try:
-                theirs, how = evaluate_version(name, current.version, val_x, val_y), "champion re-evaluated on these pairs"
+                theirs, how = (
+                    evaluate_version(name, current.version, val_x, val_y),
+                    "champion re-evaluated on these pairs",
+                )
             except ChampionUnloadable as exc:
                 # A champion nobody can load serves no one: the new version, which just loaded and scored, replaces it.
                 client.set_model_version_tag(name, mine.version, "champion_compared", str(exc))
                 client.set_registered_model_alias(name, alias, mine.version)
-                return {"promoted": True, "alias_action": f"promoted over v{current.version} ({exc})",
-                        "champion_val_accuracy": None}
-            client.set_model_version_tag(name, mine.version, "champion_compared",
-                                         f"v{current.version} val_accuracy {theirs:.6f} on this version's pairs")
+                return {
+                    "promoted": True,
+                    "alias_action": f"promoted over v{current.version} ({exc})",
+                    "champion_val_accuracy": None,
+                }
+            client.set_model_version_tag(
+                name,
+                mine.version,
+                "champion_compared",
+                f"v{current.version} val_accuracy {theirs:.6f} on this version's pairs",
+            )
         if my_acc > theirs:
             client.set_registered_model_alias(name, alias, mine.version)
             action = f"promoted over v{current.version} ({my_acc:.4f} > {theirs:.4f}, {how})"
@@ -191,4 +234,3 @@ def load_sum_model(uri: str):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-

@@ -10,8 +10,9 @@ import os
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import mlflow
 from mlflow.data.numpy_dataset import from_numpy
@@ -37,8 +38,16 @@ def git_state() -> dict[str, str]:
 
     commit = git("rev-parse", "HEAD") or "unknown"
     # The pipeline itself rewrites dvc.lock and metrics/ as it runs: only other changes make a run's code dirty.
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ":/", *(f":(top,exclude){p}"
-                                                                                 for p in PIPELINE_WRITES)))
+    dirty = bool(
+        git(
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ":/",
+            *(f":(top,exclude){p}" for p in PIPELINE_WRITES),
+        )
+    )
     return {"git.commit": commit, "mlflow.source.git.commit": commit, "git.dirty": str(dirty).lower()}
 
 
@@ -73,8 +82,11 @@ def start_run(
     if parent_run_id is None:
         # A stage starting (or resuming) is where runs left RUNNING by a killed process get closed.
         close_orphans(client, client.get_run(run_id).info.experiment_id if run_id else experiment_id(experiment))
-    all_tags = {**git_state(), "dvc.stage": os.environ.get("DVC_STAGE") or stage or "manual",
-                PROCESS_TAG: this_process()}
+    all_tags = {
+        **git_state(),
+        "dvc.stage": os.environ.get("DVC_STAGE") or stage or "manual",
+        PROCESS_TAG: this_process(),
+    }
     all_tags.update(tags or {})
     with mlflow.start_run(
         run_id=run_id,
@@ -89,8 +101,9 @@ def start_run(
         yield run
 
 
-def study_parent(experiment: str, name: str, study_name: str, stage: str, params: Mapping[str, Any],
-                 inputs: list | None = None) -> str:
+def study_parent(
+    experiment: str, name: str, study_name: str, stage: str, params: Mapping[str, Any], inputs: list | None = None
+) -> str:
     """The one parent run of an Optuna study, shared by every worker on every machine: found by a tag that holds
     the study's name. Made race-safely: a worker that finds none creates one, then looks again, and every
     worker keeps the oldest; a worker whose own run lost deletes it. The parent carries no process tag, so a
@@ -99,15 +112,18 @@ def study_parent(experiment: str, name: str, study_name: str, stage: str, params
     exp = experiment_id(experiment)
 
     def parents() -> list:
-        runs = client.search_runs([exp], filter_string=f"tags.`{STUDY_PARENT_TAG}` = '{study_name}'",
-                                  max_results=100)
+        runs = client.search_runs([exp], filter_string=f"tags.`{STUDY_PARENT_TAG}` = '{study_name}'", max_results=100)
         return sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
 
     found = parents()
     if found:
         return found[0].info.run_id
-    tags = {**git_state(), "dvc.stage": os.environ.get("DVC_STAGE") or stage, STUDY_PARENT_TAG: study_name,
-            "mlflow.runName": name}
+    tags = {
+        **git_state(),
+        "dvc.stage": os.environ.get("DVC_STAGE") or stage,
+        STUDY_PARENT_TAG: study_name,
+        "mlflow.runName": name,
+    }
     mine = client.create_run(exp, run_name=name, tags=tags).info.run_id
     chosen = parents()[0].info.run_id
     if chosen != mine:
@@ -172,8 +188,12 @@ def dataset_input(split: str, source: str | Path, x: Any, y: Any, digest: str, n
     return DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, split)])
 
 
-def pair_inputs(data_dir: str | Path, ids: Mapping[str, str], xy: Mapping[str, tuple[Any, Any]],
-                subsets: Mapping[str, str] | None = None) -> list:
+def pair_inputs(
+    data_dir: str | Path,
+    ids: Mapping[str, str],
+    xy: Mapping[str, tuple[Any, Any]],
+    subsets: Mapping[str, str] | None = None,
+) -> list:
     """Dataset inputs for the splits in `xy` (split -> (x, y) as the run saw them). `ids` holds each pair
     file's sha256; a split in `subsets` (split -> description, e.g. "50% seed 42") was a seeded subset of
     its file, so its name and digest say so."""

@@ -51,7 +51,7 @@ def tracking_uri() -> str:
 def sqlite_dir(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
-    return Path(uri[len("sqlite:///"):]).parent
+    return Path(uri[len("sqlite:///") :]).parent
 
 
 # Stores this project runs on: a SQLite file, a tracking server, or a database MLflow supports.
@@ -62,11 +62,15 @@ def check_uri(uri: str) -> None:
     """Refuse, in one line, a tracking URI MLflow cannot use here, before anything is written."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
     if scheme == "file" or (not scheme and uri):
-        raise InputError(f"MLFLOW_TRACKING_URI={uri!r}: plain file stores are off in MLflow 3; "
-                         f"use sqlite:///path/mlflow.db or http(s)://server")
+        raise InputError(
+            f"MLFLOW_TRACKING_URI={uri!r}: plain file stores are off in MLflow 3; "
+            f"use sqlite:///path/mlflow.db or http(s)://server"
+        )
     if scheme not in SCHEMES:
-        raise InputError(f"MLFLOW_TRACKING_URI={uri!r}: unsupported scheme {scheme!r}; expected one of "
-                         f"{', '.join(s + ':' for s in SCHEMES)}")
+        raise InputError(
+            f"MLFLOW_TRACKING_URI={uri!r}: unsupported scheme {scheme!r}; expected one of "
+            f"{', '.join(s + ':' for s in SCHEMES)}"
+        )
     if scheme == "sqlite" and not uri.startswith("sqlite:///"):
         raise InputError(f"MLFLOW_TRACKING_URI={uri!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db")
 
@@ -104,8 +108,10 @@ def check_reachable(uri: str | None = None) -> None:
         for secret in {_secret(uri)} - {None, ""}:
             reason = reason.replace(secret, "***")
         what = "tracking server" if scheme.startswith("http") else "tracking database"
-        raise InputError(f"MLflow {what} {shown} (MLFLOW_TRACKING_URI) does not answer: {reason[:200]}; check "
-                         "that it runs and that host and port are right") from None
+        raise InputError(
+            f"MLflow {what} {shown} (MLFLOW_TRACKING_URI) does not answer: {reason[:200]}; check "
+            "that it runs and that host and port are right"
+        ) from None
 
 
 def _secret(uri: str) -> str | None:
@@ -113,9 +119,13 @@ def _secret(uri: str) -> str | None:
 
 
 # Where MLflow 3's SQL store writes absolute artifact paths; the tests scan every table for any other.
-ARTIFACT_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
-                    ("logged_models", "artifact_location"), ("model_versions", "storage_location"),
-                    ("model_versions", "source"))
+ARTIFACT_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "storage_location"),
+    ("model_versions", "source"),
+)
 
 
 def _local_path(location: str | None) -> str | None:
@@ -165,8 +175,11 @@ def relocate_store(db_path: Path) -> int:
             old_roots = moved_from(db)  # again under the write lock: another process may have re-rooted it
             for old in old_roots:
                 # Each spelling MLflow uses: a plain path, file:// + path, and the percent-encoded file URI.
-                forms = {(old, str(folder)), ("file://" + old, "file://" + str(folder)),
-                         (Path(old).as_uri(), folder.as_uri())}
+                forms = {
+                    (old, str(folder)),
+                    ("file://" + old, "file://" + str(folder)),
+                    (Path(old).as_uri(), folder.as_uri()),
+                }
                 for table, column in ARTIFACT_COLUMNS:
                     if table not in tables:
                         continue
@@ -175,15 +188,21 @@ def relocate_store(db_path: Path) -> int:
                             f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
                             f"WHERE substr({column}, 1, ?) = ? AND "
                             f"(length({column}) = ? OR substr({column}, ?, 1) = '/')",
-                            (after, len(before) + 1, len(before), before, len(before), len(before) + 1)).rowcount
+                            (after, len(before) + 1, len(before), before, len(before), len(before) + 1),
+                        ).rowcount
             db.execute("COMMIT")
     except sqlite3.Error as exc:  # a read-only copy, say: its runs still read, its artifacts point elsewhere
-        print(f"note: the MLflow store {db_path} was moved but its artifact paths could not be re-rooted: {exc}",
-              file=sys.stderr)
+        print(
+            f"note: the MLflow store {db_path} was moved but its artifact paths could not be re-rooted: {exc}",
+            file=sys.stderr,
+        )
         return 0
     if changed:
-        print(f"note: the MLflow store {db_path} moved from {', '.join(old_roots)}: re-rooted {changed} "
-              f"artifact paths at {folder}", file=sys.stderr)
+        print(
+            f"note: the MLflow store {db_path} moved from {', '.join(old_roots)}: re-rooted {changed} "
+            f"artifact paths at {folder}",
+            file=sys.stderr,
+        )
     return changed
 
 
@@ -191,7 +210,7 @@ def absolute_uri(uri: str) -> str:
     """A SQLite URI with its path made absolute (as another process in another folder must see it)."""
     if not uri.startswith("sqlite:///"):
         return uri
-    return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+    return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
 
 
 def configure(read_only: bool = False) -> MlflowClient:
@@ -203,12 +222,14 @@ def configure(read_only: bool = False) -> MlflowClient:
     check_uri(uri)
     folder = sqlite_dir(uri)
     if folder is not None:
-        db_path = Path(uri[len("sqlite:///"):])
+        db_path = Path(uri[len("sqlite:///") :])
         if read_only and not db_path.is_file():
             where = "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "the default store"
-            raise InputError(f"no MLflow store at {db_path.resolve()} ({where}, {uri}): run this from the mnistsum "
-                             "folder after dvc repro, or point MLFLOW_TRACKING_URI at its store "
-                             "(sqlite:////path/to/mnistsum/mlruns/mlflow.db)")
+            raise InputError(
+                f"no MLflow store at {db_path.resolve()} ({where}, {uri}): run this from the mnistsum "
+                "folder after dvc repro, or point MLFLOW_TRACKING_URI at its store "
+                "(sqlite:////path/to/mnistsum/mlruns/mlflow.db)"
+            )
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -43,21 +43,50 @@ def _params(tmp_path, tiny_params_path, **study1) -> Path:
 def cluster(postgres, tracking_server, tmp_path, request):
     """A fresh Optuna database and a fresh MLflow experiment namespace (the store is shared)."""
     db = postgres.create_database(f"optuna_{request.node.name[:40].lower()}_{os.getpid()}")
-    env = {**os.environ, "MNISTSUM_OPTUNA_STORAGE": db, "MLFLOW_TRACKING_URI": tracking_server.uri,
-           "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "MNISTSUM_OPTUNA_STORAGE": db,
+        "MLFLOW_TRACKING_URI": tracking_server.uri,
+        "PYTHONPATH": str(REPO),
+    }
     return db, env
 
 
 def _stage(params, data_dir, out, env, **kwargs):
-    return subprocess.run([sys.executable, str(REPO / "pipelines" / "study.py"), "study1", "--params", str(params),
-                           "--data", str(data_dir), "--storage", str(out / "unused.log"), "--out",
-                           str(out / "study1.json"), "--plots", str(out / "plots"), "--metrics",
-                           str(out / "metrics.json")], env=env, capture_output=True, text=True, timeout=900, **kwargs)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "pipelines" / "study.py"),
+            "study1",
+            "--params",
+            str(params),
+            "--data",
+            str(data_dir),
+            "--storage",
+            str(out / "unused.log"),
+            "--out",
+            str(out / "study1.json"),
+            "--plots",
+            str(out / "plots"),
+            "--metrics",
+            str(out / "metrics.json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        **kwargs,
+    )
 
 
 def _worker(params, data_dir, out, env, worker_id):
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(params), str(data_dir), str(out / "unused.log"),
-                             str(worker_id)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(params), str(data_dir), str(out / "unused.log"), str(worker_id)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _study(db, out):
@@ -130,8 +159,9 @@ def test_a_killed_worker_s_trial_is_retried(cluster, tiny_data_dir, tmp_path, tr
     assert states[killed] == TrialState.FAIL
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 3
-    retried = [t for t in finished
-               if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed]
+    retried = [
+        t for t in finished if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed
+    ]
     assert len(retried) == 1 and retried[0].params == study.trials[killed].params
     parents, children = _runs(tracking_server.uri, study.study_name)
     assert len(parents) == 1
@@ -144,9 +174,16 @@ def test_unreachable_database_or_server_fails_fast_in_one_line(tiny_data_dir, tm
     params = _params(tmp_path, REPO / "profiles" / "tiny.yaml")
     out = tmp_path / "out"
     closed = free_port()
-    cases = [({"MNISTSUM_OPTUNA_STORAGE": f"postgresql+psycopg://mnistsum:sekret@127.0.0.1:{closed}/optuna",
-               "MLFLOW_TRACKING_URI": tracking_server.uri}, "Optuna storage"),
-             ({"MLFLOW_TRACKING_URI": f"http://user:sekret@127.0.0.1:{closed}"}, "MLflow tracking server")]
+    cases = [
+        (
+            {
+                "MNISTSUM_OPTUNA_STORAGE": f"postgresql+psycopg://mnistsum:sekret@127.0.0.1:{closed}/optuna",
+                "MLFLOW_TRACKING_URI": tracking_server.uri,
+            },
+            "Optuna storage",
+        ),
+        ({"MLFLOW_TRACKING_URI": f"http://user:sekret@127.0.0.1:{closed}"}, "MLflow tracking server"),
+    ]
     for extra, what in cases:
         env = {**os.environ, "PYTHONPATH": str(REPO), **extra}
         t0 = time.time()
@@ -162,7 +199,13 @@ def test_unreachable_database_or_server_fails_fast_in_one_line(tiny_data_dir, tm
     np_file = tmp_path / "x.npz"
     np.savez(np_file, x=np.zeros((1, 56, 28), np.uint8))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed}"}
-    proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", str(np_file)], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "does not answer" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, \
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnistsum.cli", "predict", str(np_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "does not answer" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, (
         proc.stderr
+    )

@@ -33,8 +33,9 @@ def test_study_children_history_and_resume(mlflow_store, tiny_params, tiny_data_
     first = run_study("study1", params, tiny_data_dir, None, storage, out, tmp_path / "plots")
     assert first["n_trials"] == 2 and json.loads(out.read_text())["config"]["units"]
     client = MlflowClient(mlflow_store)
-    parents = client.search_runs([tracking.experiment_id("nn")],
-                                 filter_string=f"tags.`{tracking.STUDY_PARENT_TAG}` = '{first['study_name']}'")
+    parents = client.search_runs(
+        [tracking.experiment_id("nn")], filter_string=f"tags.`{tracking.STUDY_PARENT_TAG}` = '{first['study_name']}'"
+    )
     assert len(parents) == 1 and parents[0].info.run_name == "study1" and parents[0].info.status == "FINISHED"
     parent_id = parents[0].info.run_id
     kids = tracking.child_runs(parent_id)
@@ -95,8 +96,10 @@ def test_new_batch_size_trains_new_trials(mlflow_store, tiny_params, tiny_data_d
     second = run_study("study1", bigger, tiny_data_dir, None, storage, out, tmp_path / "plots")
     assert second["study_name"] != first["study_name"]
     new_parent = MlflowClient(mlflow_store).search_runs(
-        [tracking.experiment_id("nn")], filter_string="attributes.run_name = 'study1'",
-        order_by=["attributes.start_time DESC"])[0]
+        [tracking.experiment_id("nn")],
+        filter_string="attributes.run_name = 'study1'",
+        order_by=["attributes.start_time DESC"],
+    )[0]
     kids = tracking.child_runs(new_parent.info.run_id)
     assert len(kids) == 1 and kids[0].data.params["config.units"]  # one trial trained for the new study
     assert len(MlflowClient(mlflow_store).get_metric_history(kids[0].info.run_id, "loss")) == 1
@@ -110,9 +113,24 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
     storage = tmp_path / "optuna" / "study1.log"
-    cmd = [sys.executable, "-u", str(REPO / "pipelines" / "study.py"), "study1", "--params", str(params), "--data",
-           str(tiny_data_dir), "--storage", str(storage), "--out", str(tmp_path / "study1.json"),
-           "--plots", str(tmp_path / "plots"), "--metrics", str(tmp_path / "metrics.json")]
+    cmd = [
+        sys.executable,
+        "-u",
+        str(REPO / "pipelines" / "study.py"),
+        "study1",
+        "--params",
+        str(params),
+        "--data",
+        str(tiny_data_dir),
+        "--storage",
+        str(storage),
+        "--out",
+        str(tmp_path / "study1.json"),
+        "--plots",
+        str(tmp_path / "plots"),
+        "--metrics",
+        str(tmp_path / "metrics.json"),
+    ]
     env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_store, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
     seen = []
@@ -136,13 +154,19 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
     summary = json.loads((tmp_path / "study1.json").read_text())
     assert summary["n_trials"] == 2
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["n_trials"] == 2 and metrics["n_failed"] == 1 and list(metrics)[:2] == ["val_accuracy", "test_accuracy"]
+    assert (
+        metrics["n_trials"] == 2 and metrics["n_failed"] == 1 and list(metrics)[:2] == ["val_accuracy", "test_accuracy"]
+    )
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert sorted(r.info.status for r in kids) == ["FINISHED", "FINISHED", "KILLED"]
     killed = next(r for r in kids if r.info.status == "KILLED")
     assert killed.data.tags["trial_state"] == "FAIL" and killed.info.end_time
-    study = optuna.load_study(study_name=summary["study_name"], storage=open_study(
-        study_storage.make_storage(None, storage), summary["study_name"], load_params(params).study1, 42)._storage)
+    study = optuna.load_study(
+        study_name=summary["study_name"],
+        storage=open_study(
+            study_storage.make_storage(None, storage), summary["study_name"], load_params(params).study1, 42
+        )._storage,
+    )
     states = sorted(t.state.name for t in study.trials)
     assert states.count("FAIL") == 1 and len(finished_trials(study)) == 2
     assert {r.data.tags["optuna.trial"] for r in kids} == {str(t.number) for t in study.trials}

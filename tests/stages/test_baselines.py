@@ -9,13 +9,19 @@ from mnistsum.stages.grid import Paths
 
 
 def _outs(data_dir, tmp_path, name):
-    return Paths(data_dir, tmp_path / f"{name}.csv", tmp_path / f"{name}.json", tmp_path / f"{name}.metrics.json",
-                 tmp_path / "plots")
+    return Paths(
+        data_dir,
+        tmp_path / f"{name}.csv",
+        tmp_path / f"{name}.json",
+        tmp_path / f"{name}.metrics.json",
+        tmp_path / "plots",
+    )
 
 
 def _children(stage):
-    parent = tracking.configure().search_runs([tracking.experiment_id("baselines")],
-                                              filter_string=f"attributes.run_name = '{stage}'")[0]
+    parent = tracking.configure().search_runs(
+        [tracking.experiment_id("baselines")], filter_string=f"attributes.run_name = '{stage}'"
+    )[0]
     return parent, tracking.child_runs(parent.info.run_id)
 
 
@@ -25,8 +31,10 @@ def _rows(path):
 
 
 def test_depth_rule():
-    rows = [{"max_depth": d, "train_accuracy": t, "val_accuracy": 0.5, "test_accuracy": 0.0} for d, t in
-            [(1, 0.5), (2, 0.55), (3, 0.65), (4, 0.7)]]
+    rows = [
+        {"max_depth": d, "train_accuracy": t, "val_accuracy": 0.5, "test_accuracy": 0.0}
+        for d, t in [(1, 0.5), (2, 0.55), (3, 0.65), (4, 0.7)]
+    ]
     assert overfitting_depths(rows, 0.1) == [3, 4]
     assert choose_depth(rows, 0.1) == 2
     assert choose_depth(rows[:2], 0.1) == 2  # never overfits: deepest
@@ -65,8 +73,9 @@ def test_forest_choice_follows_logged_numbers(mlflow_store, tiny_params, tiny_da
     summary = forest.run(tiny_params, _outs(tiny_data_dir, tmp_path, "forest"))
     parent, kids = _children("forest")
     assert len(kids) == 1 + len(p.max_depths) + len(p.tuned_depths) * len(p.min_samples_split) * len(p.min_samples_leaf)
-    logged = [{"max_depth": int(k.data.params["max_depth"]), **k.data.metrics} for k in kids
-              if k.data.tags["part"] == "depth"]
+    logged = [
+        {"max_depth": int(k.data.params["max_depth"]), **k.data.metrics} for k in kids if k.data.tags["part"] == "depth"
+    ]
     assert summary["chosen_depth"] == choose_depth(logged, p.overfit_gap)
     assert parent.data.metrics["chosen_depth"] == summary["chosen_depth"]
     assert (tmp_path / "plots" / "forest_depth.png").is_file() and (tmp_path / "plots" / "forest_tuned.png").is_file()
@@ -97,8 +106,17 @@ def test_test_labels_choose_nothing(mlflow_store, tiny_params, tiny_data_dir, tm
         s = svm.run(tiny_params, _outs(data_dir, tmp_path / name, "svm"))
         lr = logreg.run(tiny_params, _outs(data_dir, tmp_path / name, "logreg"))
         flags = [r["overfit"] for r in _rows(tmp_path / name / "svm.csv")]
-        choices.append((f["chosen_depth"], f["overfitting_depths"], s["best_label"],
-                        s["best_non_overfit_label"], flags, lr["best_solver"], lr["best_C"]))
+        choices.append(
+            (
+                f["chosen_depth"],
+                f["overfitting_depths"],
+                s["best_label"],
+                s["best_non_overfit_label"],
+                flags,
+                lr["best_solver"],
+                lr["best_C"],
+            )
+        )
         test_acc = f["chosen_test_accuracy"]
     assert choices[0] == choices[1]
     assert test_acc < 0.5  # the shuffled labels really were different

@@ -23,8 +23,10 @@ def test_deconstruct_restacks_to_the_pairs(tiny_splits):
     pairs = tiny_splits["test"]
     x, y = deconstruct(pairs)
     n = len(pairs)
-    top, bottom = (np.round(x[:n] * 255).astype(np.uint8).reshape(n, 28, 28),
-                   np.round(x[n:] * 255).astype(np.uint8).reshape(n, 28, 28))
+    top, bottom = (
+        np.round(x[:n] * 255).astype(np.uint8).reshape(n, 28, 28),
+        np.round(x[n:] * 255).astype(np.uint8).reshape(n, 28, 28),
+    )
     assert np.array_equal(np.concatenate([top, bottom], axis=1), pairs.x)
     assert np.array_equal(y[:n] + y[n:], pairs.y)
 
@@ -38,7 +40,8 @@ def test_stage_writes_one_child_per_size(mlflow_store, tiny_params, tiny_data_di
     assert out["convolved_never_loses_log_loss"]
     for r in out["sizes"]:
         assert r["sequential_argmax"]["accuracy"] > r["combined"]["accuracy"]
-    parent = tracking.configure().search_runs([tracking.experiment_id("compare")],
-                                              filter_string="attributes.run_name = 'compare'")[0]
+    parent = tracking.configure().search_runs(
+        [tracking.experiment_id("compare")], filter_string="attributes.run_name = 'compare'"
+    )[0]
     names = sorted(k.info.run_name for k in tracking.child_runs(parent.info.run_id))
     assert names == ["train_pairs=160", "train_pairs=40"]

@@ -24,8 +24,9 @@ def stage_runs(tiny_params, tiny_data_dir, tmp_path_factory):
     mp.setenv("MLFLOW_TRACKING_URI", uri)
     outs = {}
     for stage in ("cnn", "sumnet"):
-        outs[stage] = family_stage.Paths(tiny_data_dir, root / "models" / stage, root / "plots" / stage,
-                                         root / "metrics" / f"{stage}.json")
+        outs[stage] = family_stage.Paths(
+            tiny_data_dir, root / "models" / stage, root / "plots" / stage, root / "metrics" / f"{stage}.json"
+        )
         family_stage.run(tiny_params, outs[stage], stage)
     yield root, outs, uri
     mp.undo()
@@ -40,8 +41,10 @@ def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkey
         run = client.get_run(best["run_id"])
         assert run.info.status == "FINISHED" and run.data.tags["family"] == stage
         assert run.data.tags["mlflow.runName"] == stage and run.data.tags["dvc.stage"] == stage
-        history = {m: [x.value for x in client.get_metric_history(run.info.run_id, m)]
-                   for m in ("loss", "accuracy", "val_accuracy", "test_accuracy")}
+        history = {
+            m: [x.value for x in client.get_metric_history(run.info.run_id, m)]
+            for m in ("loss", "accuracy", "val_accuracy", "test_accuracy")
+        }
         epochs = best["epochs_run"]
         assert all(len(v) == epochs for v in history.values()), history
         assert 0 <= run.data.metrics["test_ece"] <= 1
@@ -54,8 +57,9 @@ def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkey
     sumnet_run = client.get_run(json.loads((outs["sumnet"].out / "best.json").read_text())["run_id"])
     digits = client.get_metric_history(sumnet_run.info.run_id, "val_digit_accuracy")
     assert len(digits) == json.loads((outs["sumnet"].out / "best.json").read_text())["epochs_run"]
-    assert "figures/sumnet_digit_confusion.png" in {f.path for f in client.list_artifacts(sumnet_run.info.run_id,
-                                                                                           "figures")}
+    assert "figures/sumnet_digit_confusion.png" in {
+        f.path for f in client.list_artifacts(sumnet_run.info.run_id, "figures")
+    }
     # Both registered under the one name users pull too; its champion is whichever was better on validation.
     versions = client.search_model_versions("name = 'mnistsum'")
     assert sorted(v.tags["family"] for v in versions) == ["cnn", "sumnet"]
@@ -63,40 +67,72 @@ def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkey
     assert champion("mnistsum", "champion").tags["family"] == best_family
 
 
-def test_learning_curve_runs_every_family_at_every_size(stage_runs, tiny_params, tiny_data_dir, tmp_path,
-                                                         monkeypatch):
+def test_learning_curve_runs_every_family_at_every_size(stage_runs, tiny_params, tiny_data_dir, tmp_path, monkeypatch):
     root, outs, uri = stage_runs
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     final = tmp_path / "final.json"
-    final.write_text(json.dumps({"config": {"family": "mlp", "units": [16]}, "family": "mlp", "val_accuracy": 0.2,
-                                 "test_accuracy": 0.2, "run_id": "r", "patience": 2}))
-    out = learning_curve.run(tiny_params, learning_curve.Paths(
-        tiny_data_dir, (final, outs["cnn"].out / "best.json", outs["sumnet"].out / "best.json"),
-        tmp_path / "plots", tmp_path / "metrics.json", tmp_path / "summary.json"))
+    final.write_text(
+        json.dumps(
+            {
+                "config": {"family": "mlp", "units": [16]},
+                "family": "mlp",
+                "val_accuracy": 0.2,
+                "test_accuracy": 0.2,
+                "run_id": "r",
+                "patience": 2,
+            }
+        )
+    )
+    out = learning_curve.run(
+        tiny_params,
+        learning_curve.Paths(
+            tiny_data_dir,
+            (final, outs["cnn"].out / "best.json", outs["sumnet"].out / "best.json"),
+            tmp_path / "plots",
+            tmp_path / "metrics.json",
+            tmp_path / "summary.json",
+        ),
+    )
     sizes = tiny_params.learning_curve.train_sizes
     trained = [(p["family"], p["n"]) for p in out["points"] if not p.get("stage_run")]
     assert sorted(trained) == sorted((f, n) for f in ("mlp", "cnn", "sumnet") for n in sizes)
     assert {p["family"] for p in out["points"] if p.get("stage_run")} == {"mlp", "cnn", "sumnet"}
     assert (tmp_path / "plots" / "learning_curve.png").stat().st_size > 10_000
-    parent = tracking.configure().search_runs([tracking.experiment_id("nn")],
-                                              filter_string="attributes.run_name = 'learning_curve'")[0]
+    parent = tracking.configure().search_runs(
+        [tracking.experiment_id("nn")], filter_string="attributes.run_name = 'learning_curve'"
+    )[0]
     children = tracking.child_runs(parent.info.run_id)
-    assert sorted(k.info.run_name for k in children) == sorted(f"{f} n={n}" for f in ("mlp", "cnn", "sumnet")
-                                                               for n in sizes)
+    assert sorted(k.info.run_name for k in children) == sorted(
+        f"{f} n={n}" for f in ("mlp", "cnn", "sumnet") for n in sizes
+    )
 
 
 def _register(family: str, val: float, model, splits):
     with tracking.start_run("nn", family, stage=family) as run:
         v = splits["val"]
-        return log_and_register(model, run.info.run_id, [f"mnistsum-{family}", "mnistsum"], "champion", val,
-                                val_x=v.x, val_y=v.y, data_ids={"train": "t" * 64, "val": "v" * 64, "test": "x" * 64},
-                                params={}, family=family)
+        return log_and_register(
+            model,
+            run.info.run_id,
+            [f"mnistsum-{family}", "mnistsum"],
+            "champion",
+            val,
+            val_x=v.x,
+            val_y=v.y,
+            data_ids={"train": "t" * 64, "val": "v" * 64, "test": "x" * 64},
+            params={},
+            family=family,
+        )
 
 
 def test_the_best_model_follows_the_best_family_and_only_moves_up(mlflow_store, tiny_splits):
     model = models.build(MlpSpec(units=(8,)))  # the decision reads the tags; any model will do
-    steps = [("mlp", 0.50, "mlp"), ("sumnet", 0.90, "sumnet"), ("cnn", 0.70, "sumnet"), ("mlp", 0.85, "sumnet"),
-             ("cnn", 0.95, "cnn")]
+    steps = [
+        ("mlp", 0.50, "mlp"),
+        ("sumnet", 0.90, "sumnet"),
+        ("cnn", 0.70, "sumnet"),
+        ("mlp", 0.85, "sumnet"),
+        ("cnn", 0.95, "cnn"),
+    ]
     for family, val, expected in steps:
         own, best = _register(family, val, model, tiny_splits)
         assert own["name"] == f"mnistsum-{family}" and best["name"] == "mnistsum"

@@ -20,13 +20,16 @@ def test_embedding_map_beats_input_map(mnist, test_seed):
 
     splits = build_dataset(mnist, 10000, 400, 0.2, seed=test_seed)
     data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
-    model = train(MlpSpec(units=(256, 64), batch_norm=True), data, epochs=8, batch_size=128, seed=test_seed,
-                  resample=True).model
+    model = train(
+        MlpSpec(units=(256, 64), batch_norm=True), data, epochs=8, batch_size=128, seed=test_seed, resample=True
+    ).model
     raw = splits["test"].flat()
     emb = models.embeddings(model, splits["test"])["embedding"].points
     labels = splits["test"].y.astype(int)
-    scores = {name: score_map(high, tsne_2d(high, 20, test_seed, 50, "sklearn"), labels, 5, test_seed)
-              for name, high in (("input", raw), ("embedding", emb))}
+    scores = {
+        name: score_map(high, tsne_2d(high, 20, test_seed, 50, "sklearn"), labels, 5, test_seed)
+        for name, high in (("input", raw), ("embedding", emb))
+    }
     print("knn", test_seed, scores["input"]["knn_accuracy"], scores["embedding"]["knn_accuracy"])
     assert scores["embedding"]["knn_accuracy"] > scores["input"]["knn_accuracy"] + 0.05
     assert 0 < scores["input"]["trustworthiness"] <= 1

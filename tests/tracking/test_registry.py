@@ -34,8 +34,17 @@ def tiny_model(tiny_splits, test_seed):
 def _register(model, val, splits, ids=IDS):
     with tracking.start_run("nn", "final", stage="final") as run:
         v = splits["val"]
-        return log_and_register(model, run.info.run_id, ["mnistsum-mlp"], "champion", val, val_x=v.x, val_y=v.y,
-                                data_ids=ids, params={"units": [32]})[0], run.info.run_id
+        return log_and_register(
+            model,
+            run.info.run_id,
+            ["mnistsum-mlp"],
+            "champion",
+            val,
+            val_x=v.x,
+            val_y=v.y,
+            data_ids=ids,
+            params={"units": [32]},
+        )[0], run.info.run_id
 
 
 def test_champion_only_moves_to_better_on_the_same_data(mlflow_store, tiny_model, tiny_splits, tmp_path, capsys):
@@ -75,8 +84,9 @@ def test_better_model_on_other_data_is_compared_fairly(mlflow_store, tiny_model,
     """A new version on other validation pairs claims 0.99; the champion is re-scored on those pairs first."""
     _register(tiny_model, 0.10, tiny_splits)
     other = dict(IDS, val="w" * 64)
-    truth = float((np.asarray(tiny_model.predict(tiny_splits["val"].x, verbose=0)).argmax(1)
-                   == tiny_splits["val"].y).mean())
+    truth = float(
+        (np.asarray(tiny_model.predict(tiny_splits["val"].x, verbose=0)).argmax(1) == tiny_splits["val"].y).mean()
+    )
     v2, _ = _register(tiny_model, 0.99, tiny_splits, other)
     assert v2["champion_val_accuracy"] == pytest.approx(truth)  # v1 measured on the new pairs, not its 0.10 tag
     assert v2["alias_action"].startswith("promoted over v1") and "re-evaluated" in v2["alias_action"]
@@ -124,11 +134,19 @@ def test_two_promotions_at_once_leave_the_better_one(mlflow_store):
     client = tracking.configure()
     client.create_registered_model("m")
     for acc in ("0.70", "0.90", "0.80"):  # v1 champion, then v2 (better) and v3 (worse) race
-        mv = client.create_model_version("m", "file:///nonexistent", tags={"val_accuracy": acc,
-                                                                            "data.val_sha256": "same"})
+        mv = client.create_model_version(
+            "m", "file:///nonexistent", tags={"val_accuracy": acc, "data.val_sha256": "same"}
+        )
     promote("m", "champion", 1)
-    procs = [subprocess.Popen([sys.executable, "-c", PROMOTE, v], stdout=subprocess.PIPE, text=True,
-                              env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store}) for v in ("3", "2")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROMOTE, v],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store},
+        )
+        for v in ("3", "2")
+    ]
     actions = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), actions
     assert str(client.get_model_version_by_alias("m", "champion").version) == "2" and str(mv.version) == "3"
@@ -155,8 +173,14 @@ def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_pa
     x = tiny_splits["test"].x[:5]
     np.save(tmp_path / "x.npy", x)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", BLOCKED, mlflow_store, str(tmp_path / "x.npy")], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCKED, mlflow_store, str(tmp_path / "x.npy")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:5], verbose=0)).argmax(axis=1)
     assert proc.stdout.split() == [str(v) for v in expected]
@@ -171,9 +195,23 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
     _register(tiny_model, 0.5, tiny_splits)
     port = free_port()
     # `mnistsum serve` as the README runs it: mlflow models serve on the store, from another folder.
-    server = subprocess.Popen([sys.executable, "-m", "mnistsum.cli", "serve", "--model", "models:/mnistsum-mlp@champion",
-                               "--port", str(port)], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnistsum.cli",
+            "serve",
+            "--model",
+            "models:/mnistsum-mlp@champion",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_store},
+    )
     try:
         try:
             wait_until_answers(f"http://127.0.0.1:{port}/ping", server, 240, "mlflow models serve")
@@ -181,28 +219,32 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
             pytest.fail(f"{exc}: {server.stderr.read()[-2000:]}")
         x = tiny_splits["test"].x[:4]
         body = json.dumps({"inputs": x.tolist()}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
         answer = json.loads(urllib.request.urlopen(req, timeout=60).read())
         expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:4], verbose=0)).argmax(axis=1)
         assert answer["predictions"] == expected.tolist()
         floats = json.dumps({"inputs": (x / 255.0).tolist()}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=floats,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=floats, headers={"Content-Type": "application/json"}
+        )
         assert json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"] == expected.tolist()
         # Bad bodies are refused by the model (never cast on the way in): HTTP 400 whose message is the
         # contract's one line, with no stack trace for the client.
         bad_bodies = {
             "integer pixels in [300, 555], expected 0-255 (or floats in [0, 1])": (x.astype(int) + 300).tolist(),
             "shape (4, 28, 56), expected uint8 pixels (n, 56, 28)": np.zeros((4, 28, 56), int).tolist(),
-            "values in [-0.5, 0.5], expected floats in [0, 1]": np.full((1, 56, 28), 0.5).tolist() + [
-                np.full((56, 28), -0.5).tolist()],
+            "values in [-0.5, 0.5], expected floats in [0, 1]": np.full((1, 56, 28), 0.5).tolist()
+            + [np.full((56, 28), -0.5).tolist()],
             "values of type str, expected uint8 pixels": [["a"] * 28] * 56,
         }
         for expected_line, inputs in bad_bodies.items():
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
-                                         data=json.dumps({"inputs": inputs}).encode(),
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations",
+                data=json.dumps({"inputs": inputs}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(req, timeout=60)
             answer = json.loads(refused.value.read().decode())
@@ -214,11 +256,14 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
         server.wait(timeout=30)
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("wrong-size", "image of 28 rows x 28 columns, expected 56 rows x 28 columns"),
-    ("not-image", "not a readable image"),
-    ("bad-npz", "shape (2, 28, 28), expected uint8 pixels (n, 56, 28): 56 rows x 28 columns"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("wrong-size", "image of 28 rows x 28 columns, expected 56 rows x 28 columns"),
+        ("not-image", "not a readable image"),
+        ("bad-npz", "shape (2, 28, 28), expected uint8 pixels (n, 56, 28): 56 rows x 28 columns"),
+    ],
+)
 def test_predict_rejects_bad_files(tmp_path, content, expected, capsys):
     path = tmp_path / ("f.npz" if content == "bad-npz" else "f.png")
     if content == "wrong-size":
@@ -238,8 +283,12 @@ def test_unknown_model_fails_in_one_line(mlflow_store, tiny_splits, tmp_path):
     png = tmp_path / "p.png"
     Image.fromarray(tiny_splits["test"].x[0]).save(png)
     tracking.experiment_id("nn")  # the store exists; only the model does not
-    proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", "--model", "models:/no-such-model@champion",
-                           str(png)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnistsum.cli", "predict", "--model", "models:/no-such-model@champion", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: cannot load model 'models:/no-such-model@champion'")
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -268,8 +317,9 @@ def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path
             found = []
             for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'"):
                 for column in [c[1] for c in db.execute(f"PRAGMA table_info({table})")]:
-                    hits = db.execute(f"SELECT count(*) FROM {table} WHERE instr(CAST({column} AS TEXT), ?) > 0",
-                                      (str(folder) + "/",)).fetchone()[0]
+                    hits = db.execute(
+                        f"SELECT count(*) FROM {table} WHERE instr(CAST({column} AS TEXT), ?) > 0", (str(folder) + "/",)
+                    ).fetchone()[0]
                     found += [f"{table}.{column}"] * bool(hits)
             return found
 
@@ -277,15 +327,22 @@ def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path
 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     port = free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "mnistsum.cli", "ui", "--port", str(port)], cwd=moved, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "mnistsum.cli", "ui", "--port", str(port)],
+        cwd=moved,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         try:
             wait_until_answers(f"http://127.0.0.1:{port}/health", ui, 120, "mnistsum ui")
         except RuntimeError as exc:
             pytest.fail(f"{exc}: {ui.stdout.read()[-2000:]}")
         figure = urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/get-artifact?path=figures/f.png&run_uuid={run_id}", timeout=30).read()
+            f"http://127.0.0.1:{port}/get-artifact?path=figures/f.png&run_uuid={run_id}", timeout=30
+        ).read()
         assert figure == b"figure bytes"
     finally:
         ui.terminate()
@@ -294,9 +351,14 @@ def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path
     assert tables_naming(old) == [] and "runs.artifact_uri" in tables_naming(moved)
 
     np.savez(moved / "x.npz", x=tiny_splits["test"].x[:3])
-    proc = subprocess.run([sys.executable, "-m", "mnistsum.cli", "predict", "--model",
-                           "models:/mnistsum-mlp@champion", "x.npz"], cwd=moved, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnistsum.cli", "predict", "--model", "models:/mnistsum-mlp@champion", "x.npz"],
+        cwd=moved,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:3], verbose=0)).argmax(axis=1)
     assert [int(line.split()[2]) for line in proc.stdout.splitlines()] == expected.tolist()

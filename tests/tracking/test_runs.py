@@ -41,8 +41,11 @@ def test_a_name_two_runs_share_is_refused_listing_them(mlflow_store, capsys):
 
 def test_unknown_run_is_one_line(mlflow_store, capsys):
     _two_runs()
-    for args in (["runs", "diff", "nope", "trial-001"], ["runs", "diff", "0" * 32, "trial-001"],
-                 ["runs", "diff", "trial-001", "trial-002", "--experiment", "nope"]):
+    for args in (
+        ["runs", "diff", "nope", "trial-001"],
+        ["runs", "diff", "0" * 32, "trial-001"],
+        ["runs", "diff", "trial-001", "trial-002", "--experiment", "nope"],
+    ):
         with pytest.raises(SystemExit) as exc:
             cli_main(args)
         assert exc.value.code == 2

@@ -22,7 +22,7 @@ def test_runs_are_tagged_and_nested(mlflow_store, tmp_path):
     assert [m.value for m in client.get_metric_history(child.info.run_id, "loss")] == [3.0, 2.0, 1.0]
     exp = client.get_experiment_by_name("data")
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table, not the GenAI view
-    assert exp.artifact_location == (Path(mlflow_store[len("sqlite:///"):]).parent / "data").resolve().as_uri()
+    assert exp.artifact_location == (Path(mlflow_store[len("sqlite:///") :]).parent / "data").resolve().as_uri()
     assert [a.path for a in client.list_artifacts(parent.info.run_id, "figures")] == ["figures/f.png"]
 
 
