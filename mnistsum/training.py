@@ -62,6 +62,12 @@ class Arrays:
         return cls(train.x, train.y.astype(np.int64), val.x, val.y.astype(np.int64), test.x, test.y.astype(np.int64))
 
 
+def regime(resample: bool) -> str:
+    """The supervision regime's name: `sums` (the given pairs' sum labels only) or `digits` (fresh pairs formed
+    each epoch from the labelled training digits)."""
+    return "digits" if resample else "sums"
+
+
 def training_arrays(pairs: dict[str, Pairs], resample: bool = False) -> Arrays:
     """What a network trains on: pixels and sums only, unless it draws fresh pairs each epoch (resample), which
     needs the training digits' labels to label the new pairs."""

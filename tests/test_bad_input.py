@@ -161,6 +161,8 @@ def _register_tiny(splits, seed):
             val_y=v.y,
             data_ids={"train": "a" * 64, "val": "b" * 64, "test": "c" * 64},
             params={},
+            family="mlp",
+            regime="sums",
         )
 
 

@@ -86,7 +86,8 @@ def train_evaluate_register(
         "seed": seed,
         "batch_size": batch,
     }
-    with tracking.start_run("nn", stage, stage=stage, params=run_params, tags={"family": spec.family}) as run:
+    tags = {"family": spec.family, "regime": training.regime(section.resample_pairs)}
+    with tracking.start_run("nn", stage, stage=stage, params=run_params, tags=tags) as run:
         rid = run.info.run_id
         tracking.log_datasets(rid, stage_data.inputs)
         monitors = [lambda model: models.measures(model, {"val": pairs["val"], "test": pairs["test"]})]
@@ -135,11 +136,14 @@ def train_evaluate_register(
             data_ids=stage_data.ids,
             params=run_params | {"code": training.code_digest(spec.family)},
             family=spec.family,
+            regime=training.regime(section.resample_pairs),
+            metrics={k: v for k, v in report.items() if k.endswith("accuracy")},
         )
     summary = result.summary(
         spec,
         stage,
         family=spec.family,
+        regime=training.regime(section.resample_pairs),
         run_id=rid,
         patience=section.patience,
         **report,

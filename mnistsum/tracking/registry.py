@@ -27,6 +27,7 @@ from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 from mnistsum import tracking
 from mnistsum.errors import InputError
 from mnistsum.models import served
+from mnistsum.tracking.card import model_card
 
 # The input is declared as objects of any shape on purpose: a uint8 spec makes MLflow's server cast a JSON body
 # to uint8 (300 wraps to 44, 0.5 becomes 0) before the model can refuse it, and would shut out the float form.
@@ -62,15 +63,20 @@ def params_digest(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def log_model(model: Any, example: np.ndarray) -> str:
-    """Log `model` (Keras) in the active run as the pyfunc `model`; returns its model URI."""
+def log_model(model: Any, example: np.ndarray, card: str | None = None) -> str:
+    """Log `model` (Keras) in the active run as the pyfunc `model`, with its model card beside the network;
+    returns its model URI."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
+        artifacts = {"keras_model": str(path)}
+        if card is not None:
+            (Path(tmp) / "model_card.md").write_text(card)
+            artifacts["model_card"] = str(Path(tmp) / "model_card.md")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=served.__file__,
-            artifacts={"keras_model": str(path)},
+            artifacts=artifacts,
             signature=SIGNATURE,
             input_example=np.ascontiguousarray(example[:2]),
             pip_requirements=requirements(),
@@ -89,17 +95,30 @@ def log_and_register(
     val_y: np.ndarray,
     data_ids: dict[str, str],
     params: dict[str, Any],
-    family: str = "mlp",
+    family: str,
+    regime: str,
+    metrics: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Log the pyfunc once, register it as a new version of each of `names` (the family's own name first, then
-    the cross-family one), tagged with its family, the data it was evaluated on and its params; under each
-    name, promote it if it beats that name's champion on the same validation pairs."""
-    uri = log_model(model, val_x)
-    tracking.configure()
+    """Log the pyfunc once (with its model card), register it as a new version of each of `names` (the family's
+    own name first, then the cross-family one), tagged with its family, training regime, the data it was
+    evaluated on and its params, the card as its description; under each name, promote it if it beats that
+    name's champion on the same validation pairs."""
+    card = model_card(
+        family=family,
+        regime=regime,
+        run_id=run_id,
+        metrics={"val_accuracy": val_accuracy} | (metrics or {}),
+        data_ids=data_ids,
+        params=params,
+        names=list(names),
+    )
+    uri = log_model(model, val_x, card)
+    client = tracking.configure()
     tags = {
         "val_accuracy": f"{val_accuracy:.6f}",
         "run_id": run_id,
         "family": family,
+        "regime": regime,
         "data.val_sha256": data_ids["val"],
         "data.train_sha256": data_ids["train"],
         "params.sha256": params_digest(params),
@@ -111,6 +130,7 @@ def log_and_register(
             mv = mlflow.register_model(uri, name, tags=tags)
         except MlflowException as exc:
             raise RegistryError(f"cannot register {name!r} at {tracking.tracking_uri()}: {_first_line(exc)}") from None
+        client.update_model_version(name, mv.version, description=card)
         decision = promote(name, alias, mv.version, val_x, val_y)
         # The family's own name keeps the plain tags; every other name's are prefixed with it.
         prefix = "registry" if i == 0 else f"registry.{name}"
@@ -121,7 +141,7 @@ def log_and_register(
             f"{prefix}.champion": str(decision["promoted"]).lower(),
         }
         results.append({"name": name, "version": int(mv.version), "alias": alias, **decision})
-    tracking.log_tags(run_id, run_tags)
+    tracking.log_tags(run_id, run_tags | {"regime": regime})
     return results
 
 

@@ -98,7 +98,7 @@ def test_pulled_sumnet_gives_sums_and_digits_without_mnistsum(learned_sumnet, ml
     with tracking.start_run("nn", "sumnet", stage="sumnet") as run:
         log_and_register(result.model, run.info.run_id, ["mnistsum-sumnet", "mnistsum"], "champion",
                          result.val_accuracy, val_x=val.x, val_y=val.y,
-                         data_ids={"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}, params={}, family="sumnet")
+                         data_ids={"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}, params={}, family="sumnet", regime="sums")
     x = test.x[:8]
     model = mlflow.pyfunc.load_model("models:/mnistsum@champion")
     sums = model.predict(x)

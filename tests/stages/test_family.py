@@ -40,6 +40,7 @@ def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkey
         best = json.loads((outs[stage].out / "best.json").read_text())
         run = client.get_run(best["run_id"])
         assert run.info.status == "FINISHED" and run.data.tags["family"] == stage
+        assert run.data.tags["regime"] == "sums" == best["regime"]  # the given pairs' sums, nothing else
         assert run.data.tags["mlflow.runName"] == stage and run.data.tags["dvc.stage"] == stage
         history = {
             m: [x.value for x in client.get_metric_history(run.info.run_id, m)]
@@ -121,6 +122,7 @@ def _register(family: str, val: float, model, splits):
             data_ids={"train": "t" * 64, "val": "v" * 64, "test": "x" * 64},
             params={},
             family=family,
+            regime="sums",
         )
 
 

@@ -8,6 +8,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -44,6 +45,8 @@ def _register(model, val, splits, ids=IDS):
             val_y=v.y,
             data_ids=ids,
             params={"units": [32]},
+            family="mlp",
+            regime="sums",
         )[0], run.info.run_id
 
 
@@ -166,6 +169,29 @@ model = mlflow.pyfunc.load_model("models:/mnistsum-mlp@champion")
 x = np.load(sys.argv[2])
 print(" ".join(map(str, model.predict(x))))
 """
+
+
+def test_a_version_describes_itself_on_the_registry_page_and_in_its_card(
+    mlflow_store, tiny_model, tiny_splits, tmp_path
+):
+    """The version's description (the registry page) and the model_card.md pulled with it name the family, the
+    training regime, the validation accuracy that chose it and the data digests."""
+    _register(tiny_model, 0.5, tiny_splits)
+    description = tracking.configure().get_model_version("mnistsum-mlp", "1").description
+    model_dir = mlflow.artifacts.download_artifacts("models:/mnistsum-mlp@champion", dst_path=str(tmp_path / "m"))
+    card = (Path(model_dir) / "artifacts" / "model_card.md").read_text()
+    assert card == description
+    for needed in (
+        "**Family:** `mlp`",
+        "**Training regime:** `sums`",
+        "| val_accuracy | 0.5000 | chose this model",
+        IDS["val"],
+        IDS["train"],
+        "56 rows x 28 columns",
+        "mnistsum serve --model models:/mnistsum-mlp",
+    ):
+        assert needed in card, needed
+    assert tracking.configure().get_model_version("mnistsum-mlp", "1").tags["regime"] == "sums"
 
 
 def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_path):
