@@ -38,9 +38,17 @@ def model_card(
     """The card's Markdown. `metrics` holds validation and test numbers (val_* chose, test_* only report)."""
     if regime not in REGIMES:
         raise ValueError(f"unknown training regime {regime!r}; expected one of {', '.join(REGIMES)}")
+
+    def role(key: str) -> str:
+        if key == "val_accuracy":
+            return "chose this model (validation)"
+        return "validation, measured only" if key.startswith("val") else "reported only (test)"
+
     numbers = "\n".join(
-        f"| {k} | {v:.4f} | {'chose this model (validation)' if k.startswith('val') else 'reported only'} |"
-        for k, v in sorted(metrics.items(), key=lambda kv: (not kv[0].startswith("val"), kv[0]))
+        f"| {k} | {v:.4f} | {role(k)} |"
+        for k, v in sorted(
+            metrics.items(), key=lambda kv: (kv[0] != "val_accuracy", not kv[0].startswith("val"), kv[0])
+        )
     )
     name = names[0]
     return f"""# {name}: the sum of two stacked handwritten digits
@@ -80,9 +88,9 @@ as MNIST has them. Anything else is refused with one line (HTTP 400 when served)
 ## Pull and serve
 
 ```bash
-mnistsum predict --model models:/{name}@champion pair.png       # 56x28 grayscale PNGs or .npz
-mnistsum serve --model models:/{name}@champion --port 5001       # HTTP: POST {{"inputs": [...]}} to /invocations
-mlflow artifacts download -u models:/{name}@champion -d model     # stands alone: pip install -r model/requirements.txt
+mnistsum predict --model models:/{name}@champion pair.png   # 56x28 grayscale PNGs, or .npz
+mnistsum serve --model models:/{name}@champion --port 5001   # POST {{"inputs": [...]}} to /invocations
+mlflow artifacts download -u models:/{name}@champion -d m    # then: pip install -r m/requirements.txt
 ```
 
 ## Params
