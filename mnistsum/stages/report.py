@@ -18,6 +18,15 @@ from mnistsum import tracking
 from mnistsum.errors import InputError
 from mnistsum.files import read_json, write_text
 from mnistsum.params import Params
+from mnistsum.stages.report_quotes import (
+    CHOSE_ON_TEST,
+    PUBLISHED_ADDITION,
+    REPORT_ACTIVATION,
+    REPORT_FOREST,
+    REPORT_LOGREG,
+    REPORT_NN,
+    REPORT_SVM,
+)
 
 # The stages whose runs the report reads, each through the summary file its stage writes (the run_id in it).
 STAGES = (
@@ -38,64 +47,6 @@ STAGES = (
     "compare",
 )
 
-# Test accuracies quoted from the study report (M1 Machine Learning Coursework Report, H. Rezk, 2024).
-REPORT_NN = {
-    "base_mlp": 0.7009,
-    "study1": 0.9081,
-    "activation": 0.9079,
-    "study2": 0.9132,
-    "study3": 0.9210,
-    "study4": 0.9219,
-    "final": 0.9300,
-}
-REPORT_ACTIVATION = {"relu": 0.9079, "sigmoid": 0.8413, "tanh": 0.8688}
-REPORT_LOGREG = {
-    "default": 0.2204,
-    **{
-        f"solver=sag C={c}": v
-        for c, v in (
-            ("0.1", 0.2247),
-            ("1", 0.2201),
-            ("10", 0.2174),
-            ("100", 0.2169),
-            ("1000", 0.2165),
-            ("1e+15", 0.2164),
-        )
-    },
-    **{f"solver=lbfgs C={c}": 0.1636 for c in ("0.1", "1", "10", "100", "1000", "1e+15")},
-    **{f"max_iter={m} solver=sag C=0.1": v for m, v in ((100, 0.2253), (500, 0.2237), (1000, 0.2249), (1500, 0.2242))},
-}
-REPORT_SVM = {
-    "default": 0.3507,
-    **{
-        f"kernel={k} gamma={g} C={c}": v
-        for (k, g, c), v in {
-            ("poly", "scale", "0.1"): 0.2963,
-            ("poly", "scale", "1"): 0.6364,
-            ("poly", "scale", "10"): 0.6574,
-            ("poly", "scale", "100"): 0.658,
-            ("poly", "auto", "0.1"): 0.1011,
-            ("poly", "auto", "1"): 0.1011,
-            ("poly", "auto", "10"): 0.1011,
-            ("poly", "auto", "100"): 0.2719,
-            ("rbf", "scale", "0.1"): 0.1482,
-            ("rbf", "scale", "1"): 0.5911,
-            ("rbf", "scale", "10"): 0.6693,
-            ("rbf", "scale", "100"): 0.6694,
-            ("rbf", "auto", "0.1"): 0.1011,
-            ("rbf", "auto", "1"): 0.2174,
-            ("rbf", "auto", "10"): 0.3864,
-            ("rbf", "auto", "100"): 0.5194,
-        }.items()
-    },
-}
-REPORT_FOREST = {"default": 0.7312, "max_depth=8": 0.5572}
-# Where the study report let the test set choose; mnistsum chooses on validation and says so beside the number.
-CHOSE_ON_TEST = {
-    "activation": "the report picked relu by test accuracy; here the pick is by validation accuracy",
-    "svm": "the report judged overfitting by the train-test gap; here by the train-validation gap",
-    "forest": "the report's depth 8 came from the train-test gap; here the rule reads the train-validation gap",
-}
 FIGURES = [
     "final/base_vs_final.png",
     "tsne/tsne_perplexity_sweep.png",
@@ -108,8 +59,6 @@ FIGURES = [
     "sumnet/sumnet_sum_confusion.png",
     "tsne/tsne_sumnet_digit_embedding.png",
 ]
-# Published MNIST-addition results (sum labels only, 30,000 pairs of 28x28 digits), as the issue quotes them.
-PUBLISHED_ADDITION = {"DeepProbLog": 0.972, "NeurASP": 0.973, "A-NeSI": 0.977, "Scallop": 0.978, "DeepStochLog": 0.979}
 
 
 @dataclass(frozen=True)
