@@ -2,15 +2,16 @@
 PY := .venv/bin/python
 # make install TF=gpu: TensorFlow with CUDA instead of the CPU-only wheel
 TF ?= cpu
+UV_VERSION := 0.13.9
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.venv/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv .venv
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,$(TF)]'
+.venv/.installed: pyproject.toml uv.lock
+	@# Exactly the versions in uv.lock (the reference run's), installed by uv; pip only bootstraps uv itself.
+	test -x .venv/bin/uv || (python3 -m venv .venv && $(PY) -m pip install -q "uv==$(UV_VERSION)")
+	.venv/bin/uv sync --frozen --inexact --extra dev --extra $(TF)
 	@# The tests start a real PostgreSQL; install the server only where it is missing (Debian/Ubuntu).
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		(apt-get install -y -q postgresql >/dev/null 2>&1 || sudo apt-get install -y -q postgresql) || \
