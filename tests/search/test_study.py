@@ -10,7 +10,9 @@ import yaml
 from conftest import REPO, with_section
 from mlflow.tracking import MlflowClient
 
-from mnistsum import tracking, training
+from mnistsum import models, tracking, training
+from mnistsum.data.splits import load_data
+from mnistsum.models.specs import MlpSpec
 from mnistsum.params import load_params
 from mnistsum.search import storage as study_storage
 from mnistsum.search.study import finished_trials, open_study, run_study, study_name
@@ -170,3 +172,36 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tm
     states = sorted(t.state.name for t in study.trials)
     assert states.count("FAIL") == 1 and len(finished_trials(study)) == 2
     assert {r.data.tags["optuna.trial"] for r in kids} == {str(t.number) for t in study.trials}
+
+
+def test_a_pruned_trial_says_so_in_its_run_name(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    """The runs table shows every finished run with the same tick: a pruned trial's name says it was pruned.
+    Trial 0 learns at a usable rate; the next two at 1e-6 stay near chance, so the median pruner stops them."""
+    params = with_section(tiny_params, "study2", n_trials=3, epochs=3, pruner_startup_trials=1, pruner_warmup_epochs=1)
+    previous = tmp_path / "activation.json"
+    previous.write_text(json.dumps({"config": MlpSpec(units=(64,), batch_norm=True).to_dict()}))
+    seed, batch = params.base.seed, params.base.batch_size
+    name = study_name(
+        "study2",
+        params.study2,
+        models.read_spec(previous),
+        load_data(tiny_data_dir, params.study2.train_fraction, seed).identity,
+        seed,
+        batch,
+    )
+    storage = tmp_path / "study2.log"
+    study = open_study(study_storage.make_storage(None, storage), name, params.study2, seed)
+    for lr in (1e-2, 1e-6, 1e-6):
+        study.enqueue_trial({"learning_rate": lr})
+    summary = run_study(
+        "study2", params, tiny_data_dir, previous, storage, tmp_path / "study2.json", tmp_path / "plots"
+    )
+    kids = tracking.child_runs(summary["run_id"])
+    pruned = [k for k in kids if k.data.tags["trial_state"] == "PRUNED"]
+    assert summary["n_pruned"] == len(pruned) >= 1, [(k.info.run_name, k.data.metrics) for k in kids]
+    for kid in kids:
+        epochs = int(kid.data.metrics["epochs_run"])
+        expected = f"study2/trial-{kid.data.tags['optuna.trial'].zfill(3)}"
+        if kid in pruned:
+            expected += f" (pruned at epoch {epochs})"
+        assert kid.info.run_name == expected
