@@ -2,6 +2,8 @@
 PY := .venv/bin/python
 # make install TF=gpu: TensorFlow with CUDA instead of the CPU-only wheel
 TF ?= cpu
+# make install EXTRAS=s3: optional extras from pyproject (s3: a DVC remote on S3)
+EXTRAS ?=
 UV_VERSION := 0.13.9
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
@@ -11,7 +13,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 .venv/.installed: pyproject.toml uv.lock
 	@# Exactly the versions in uv.lock (the reference run's), installed by uv; pip only bootstraps uv itself.
 	test -x .venv/bin/uv || (python3 -m venv .venv && $(PY) -m pip install -q "uv==$(UV_VERSION)")
-	.venv/bin/uv sync --frozen --inexact --extra dev --extra $(TF)
+	.venv/bin/uv sync --frozen --inexact --extra dev --extra $(TF) $(foreach e,$(EXTRAS),--extra $(e))
 	@# The tests start a real PostgreSQL; install the server only where it is missing (Debian/Ubuntu).
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		(apt-get install -y -q postgresql >/dev/null 2>&1 || sudo apt-get install -y -q postgresql) || \
