@@ -20,8 +20,8 @@ MAX_LABEL = 40  # longer param names are cut
 def exp_show(repo: str = ".") -> list[dict]:
     try:
         out = subprocess.run(["dvc", "exp", "show", "--json"], cwd=repo, capture_output=True, text=True, timeout=600)
-    except OSError as exc:
-        raise InputError(f"cannot run dvc: {exc}") from None
+    except FileNotFoundError:
+        raise InputError("dvc is not on PATH (source .venv/bin/activate, or run it through make)") from None
     if out.returncode != 0:
         raise InputError(f"dvc exp show failed in {repo}: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
     return json.loads(out.stdout)
@@ -36,7 +36,9 @@ def columns(shown: list[dict]) -> list[tuple[str, dict]]:
         for exp in reversed(base.get("experiments") or []):
             rev = exp["revs"][0]
             cols.append((exp.get("name") or rev.get("name") or rev["rev"][:7], rev.get("data") or {}))
-    if workspace is not None and cols and _values(workspace["data"] or {}) != _values(cols[0][1]):
+    # The workspace gets a column of its own only when it is not already shown (after `dvc exp run` it holds
+    # the experiment's results).
+    if workspace is not None and cols and all(_values(workspace["data"] or {}) != _values(d) for _, d in cols):
         cols.insert(1, ("workspace", workspace["data"] or {}))
     return cols
 
