@@ -182,10 +182,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
         args.host,
         args.port,
         f'serving {args.model} on http://{args.host}:{args.port}/invocations (POST JSON {{"inputs": ...}})',
+        # The server process looks the store up itself (from any folder) and starts uvicorn from PATH.
+        env={
+            "MLFLOW_TRACKING_URI": tracking.absolute_uri(tracking.tracking_uri()),
+            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
     )
 
 
-def exec_server(mlflow_args: list[str], host: str, port: int, banner: str) -> None:
+def exec_server(mlflow_args: list[str], host: str, port: int, banner: str, env: dict[str, str] | None = None) -> None:
     """Replace this process with an MLflow server, once its port is known to be free: otherwise MLflow prints its
     banner, fails among INFO lines, and exits 0."""
     with socket.socket() as probe:
@@ -196,13 +201,9 @@ def exec_server(mlflow_args: list[str], host: str, port: int, banner: str) -> No
                 f"cannot serve on {host}:{port}: {exc.strerror or exc} "
                 "(another server holds the port? choose one with --port)"
             ) from None
-    env = os.environ | {
-        "MLFLOW_TRACKING_URI": tracking.absolute_uri(tracking.tracking_uri()),
-        # mlflow starts its web server (uvicorn) from PATH: this environment's first.
-        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
     print(banner, flush=True)
-    os.execve(sys.executable, [sys.executable, "-m", "mlflow", *mlflow_args, "--host", host, "--port", str(port)], env)
+    command = [sys.executable, "-m", "mlflow", *mlflow_args, "--host", host, "--port", str(port)]
+    os.execve(sys.executable, command, os.environ | (env or {}))
 
 
 def parser() -> argparse.ArgumentParser:
