@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -360,6 +361,7 @@ def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # mlflow ui starts server workers: stop the whole group, or they keep the pipe
     )
     try:
         try:
@@ -371,8 +373,8 @@ def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path
         ).read()
         assert figure == b"figure bytes"
     finally:
-        ui.terminate()
-        output = ui.communicate(timeout=30)[0]
+        os.killpg(ui.pid, signal.SIGTERM)
+        output = ui.communicate(timeout=60)[0]
     assert f"moved from {old}/mlruns: re-rooted" in output
     assert tables_naming(old) == [] and "runs.artifact_uri" in tables_naming(moved)
 
