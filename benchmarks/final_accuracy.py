@@ -2,7 +2,7 @@
 at most 50 epochs, best weights restored) for a given network, on the prepared pairs.
 
 Answers "what does it take to reach the report's 0.93?" without re-running the studies, and what training on
-fresh combinations of the training digits each epoch (final.resample_pairs) is worth against the fixed pairs.
+fresh combinations of the training digits each epoch (the digits regime) is worth against the fixed pairs.
 Run: .venv/bin/python benchmarks/final_accuracy.py --data data/pairs [--config models/study4.json] [--fixed]
 """
 
@@ -29,13 +29,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     cfg = (read_spec(args.config) if args.config else REPORT).replace(batch_norm=True)
-    data = training_arrays(load_data(args.data, 1.0, args.seed).pairs, resample=True)
+    regime = "sums" if args.fixed else "digits"
+    data = training_arrays(load_data(args.data, 1.0, args.seed).pairs, regime)
     t0 = time.perf_counter()
-    r = train(
-        cfg, data, args.max_epochs, 128, args.seed, label="bench", patience=args.patience, resample=not args.fixed
-    )
+    r = train(cfg, data, args.max_epochs, 128, args.seed, label="bench", patience=args.patience, regime=regime)
     print(
-        f"{cfg} {'fixed' if args.fixed else 'fresh'} pairs: val {r.val_accuracy:.4f} test {r.test_accuracy:.4f} "
+        f"{cfg} {regime} regime: val {r.val_accuracy:.4f} test {r.test_accuracy:.4f} "
         f"after {r.epochs_run} epochs ({time.perf_counter() - t0:.0f}s)"
     )
 

@@ -58,8 +58,8 @@ def main() -> None:
     for family in args.families:
         spec, epochs, patience, schedule = plan[family]
         epochs = min(epochs, args.epochs) if args.epochs else epochs
-        resample = family == "mlp" and params.final.resample_pairs
-        data = training_arrays(pairs, resample)
+        regime = {"mlp": params.final, "cnn": params.cnn, "sumnet": params.sumnet}[family].regime
+        data = training_arrays(pairs, regime)
         t0 = time.perf_counter()
         result = training.train(
             spec,
@@ -70,7 +70,7 @@ def main() -> None:
             label=f"bench {family}",
             patience=patience,
             schedule=schedule,
-            resample=resample,
+            regime=regime,
             monitors=[lambda m: models.measures(m, {"val": pairs["val"], "test": pairs["test"]})],
         )
         seconds = time.perf_counter() - t0

@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--schedule", choices=("constant", "cosine"), default="cosine")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--regime", choices=("sums", "digits"), default="sums")
     parser.add_argument("--plots", type=Path, default=Path("/tmp/sumnet_recipe"))
     args = parser.parse_args()
     spec = spec_from_dict(json.loads(args.spec))
@@ -34,13 +35,14 @@ def main() -> None:
     t0 = time.perf_counter()
     result = train(
         spec,
-        training_arrays(pairs),
+        training_arrays(pairs, args.regime),
         args.epochs,
         args.batch_size,
         args.seed,
         label=spec.family,
         patience=args.patience,
         schedule=args.schedule,
+        regime=args.regime,
         monitors=[lambda m: models.measures(m, {"val": pairs["val"], "test": pairs["test"]})],
     )
     seconds = time.perf_counter() - t0

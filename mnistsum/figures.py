@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +158,20 @@ def depth_curves(
     return fig
 
 
-def lines_log_x(xs: Sequence[float], curves: Mapping[str, Sequence[float]], xlabel: str, ylabel: str, title: str):
-    """Accuracy against a log-scaled knob: C for the linear grids, training-set size (the report's Figure 20)."""
+def lines_log_x(
+    xs: Sequence[float],
+    curves: Mapping[str, Sequence[float]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    dashed: Collection[str] | None = None,
+):
+    """Accuracy against a log-scaled knob: C for the linear grids, training-set size (the report's Figure 20).
+    Curves named in `dashed` (by default, those with "val" in their name) are drawn dashed."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, values in curves.items():
-        ax.plot(xs, values, "o-" if "val" not in name else "s--", ms=4, label=name)
+        dash = name in dashed if dashed is not None else "val" in name
+        ax.plot(xs, values, "s--" if dash else "o-", ms=4, label=name)
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

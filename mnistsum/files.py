@@ -41,11 +41,18 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def write_metrics(
-    path: str | Path, val_accuracy: float | None, test_accuracy: float | None, **extra: float | int
+    path: str | Path,
+    val_accuracy: float | None,
+    test_accuracy: float | None,
+    *,
+    regime: str | dict[str, str],
+    **extra: Any,
 ) -> None:
     """A stage's DVC metrics: only the few numbers a user compares between experiments, accuracies first
-    (`dvc exp show` keeps this order). Times, throughput and everything else go to results/ and MLflow."""
-    data = {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy, **extra}
+    (`dvc exp show` keeps this order), and the supervision regime they were trained in (required: no number
+    without it; a mapping where several models are scored). Times, throughput and everything else go to
+    results/ and MLflow."""
+    data = {"val_accuracy": val_accuracy, "test_accuracy": test_accuracy, **extra, "regime": regime}
     write_text(path, json.dumps({k: v for k, v in data.items() if v is not None}, indent=2, default=_jsonable) + "\n")
 
 

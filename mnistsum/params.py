@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mnistsum.errors import InputError
 from mnistsum.models.specs import SPECS, Activation, AnySpec, BaseSpec, CnnSpec, SumnetSpec
 
+# The supervision a network trains under: `sums`, the given pairs' sum labels and nothing else; `digits`, fresh
+# pairs formed each epoch from the training digits and labelled from their digit labels (more than the sums).
+Regime = Literal["sums", "digits"]
+REGIMES: tuple[str, ...] = Regime.__args__
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -63,8 +68,8 @@ class Search(Section):
     train_fraction: float = Field(gt=0, le=1)
     # Train trials with batch norm, as the final network is trained; the report's studies did not.
     batch_norm: bool = False
-    # Fresh combinations of the training digits each epoch, as the final network trains (nn.FreshPairs).
-    resample_pairs: bool = False
+    # sums: the given pairs' sum labels only; digits: fresh pairs each epoch labelled from the digit labels.
+    regime: Regime
     pruner_startup_trials: int = Field(3, ge=0)
     pruner_warmup_epochs: int = Field(1, ge=0)
 
@@ -94,7 +99,7 @@ class ActivationStudy(Section):
     epochs: int = Field(gt=0)
     train_fraction: float = Field(gt=0, le=1)
     batch_norm: bool = False
-    resample_pairs: bool = False
+    regime: Regime
 
 
 class Study2(Search):
@@ -118,8 +123,9 @@ class Training(Section):
     patience: int = Field(gt=0)
     schedule: Literal["constant", "cosine"] = "cosine"  # cosine decays over max_epochs
     train_fraction: float = Field(1.0, gt=0, le=1)
-    # Fresh combinations of the training digits each epoch (training.FreshPairs), labelled from the digit labels.
-    resample_pairs: bool = False
+    # sums: the given pairs' sum labels only; digits: fresh pairs each epoch (training.FreshPairs), labelled
+    # from the digit labels. Every run, metrics file and registered version names it.
+    regime: Regime
     model_name: str = Field(min_length=1)  # the family's own registered name
 
 
@@ -148,11 +154,15 @@ class SumnetStage(FamilyStage):
 
 
 class LearningCurve(Section):
-    """Each family at a few training sizes (the stages' own runs are the point at all pairs). A small set gets
-    more epochs, so that every point trains for at least `min_steps` batches, up to `max_epochs`."""
+    """Each family in each regime at a few training sizes. A small set gets more epochs, so that every point trains
+    for at least `min_steps` batches, up to `max_epochs`. At all training pairs, a family stage's own run is the
+    point of its regime; the curve trains the other regimes' all-pairs points itself (`full_size_regimes`) with
+    that stage's recipe (epochs, patience, schedule)."""
 
     train_sizes: tuple[int, ...] = Field(min_length=1)
     families: tuple[str, ...] = ("mlp", "cnn", "sumnet")  # any registered family with a stage of its own
+    regimes: tuple[Regime, ...] = Field(("sums", "digits"), min_length=1)
+    full_size_regimes: tuple[Regime, ...] = ("sums",)  # all-pairs points trained here where no stage gave one
     min_steps: int = Field(2000, gt=0)
     max_epochs: int = Field(30, gt=0)
     val_size: int = Field(2000, gt=0)  # validation pairs for early stopping (a fixed seeded subset)
@@ -218,12 +228,9 @@ class Compare(Section):
     max_iter: int = Field(100, gt=0)
     ece_bins: int = Field(15, gt=1)
     n_jobs: int = 2
-    # The sumnet (params.sumnet.model) at each size too, trained on sums only for at least sumnet_min_steps
-    # batches (up to sumnet_max_epochs), early-stopped on sumnet_val_size validation pairs.
+    # Beside them, the sumnet in `sums` at each size the learning curve trained it (read from its outputs, never
+    # trained here).
     sumnet: bool = True
-    sumnet_min_steps: int = Field(1500, gt=0)
-    sumnet_max_epochs: int = Field(30, gt=0)
-    sumnet_val_size: int = Field(2000, gt=0)
 
 
 class Params(Section):

@@ -26,6 +26,7 @@ from mnistsum.data.pairs import Pairs  # noqa: E402
 from mnistsum.models import served  # noqa: E402
 from mnistsum.models.served import model_input  # noqa: E402
 from mnistsum.models.specs import Spec  # noqa: E402
+from mnistsum.params import REGIMES, Regime  # noqa: E402
 
 
 @dataclass
@@ -62,16 +63,12 @@ class Arrays:
         return cls(train.x, train.y.astype(np.int64), val.x, val.y.astype(np.int64), test.x, test.y.astype(np.int64))
 
 
-def regime(resample: bool) -> str:
-    """The supervision regime's name: `sums` (the given pairs' sum labels only) or `digits` (fresh pairs formed
-    each epoch from the labelled training digits)."""
-    return "digits" if resample else "sums"
-
-
-def training_arrays(pairs: dict[str, Pairs], resample: bool = False) -> Arrays:
-    """What a network trains on: pixels and sums only, unless it draws fresh pairs each epoch (resample), which
-    needs the training digits' labels to label the new pairs."""
-    make = Arrays.from_pairs if resample else Arrays.sums_only
+def training_arrays(pairs: dict[str, Pairs], regime: Regime) -> Arrays:
+    """What a network trains on: in `sums`, pixels and sum labels only; in `digits`, also the training digits'
+    labels, to label the fresh pairs drawn each epoch."""
+    if regime not in REGIMES:
+        raise ValueError(f"unknown training regime {regime!r}; expected one of {', '.join(REGIMES)}")
+    make = Arrays.from_pairs if regime == "digits" else Arrays.sums_only
     return make(pairs["train"], pairs["val"], pairs["test"])
 
 
@@ -210,15 +207,16 @@ def train(
     label: str = "train",
     callbacks: list | None = None,
     patience: int | None = None,
-    resample: bool = False,
+    regime: Regime = "sums",
     schedule: str = "constant",
     monitors: list[Callable[[keras.Model], dict[str, float]]] | None = None,
     track_test: bool = True,
 ) -> TrainResult:
     """Fit a fresh network of spec's family on sum labels; with patience, stop early on validation accuracy and
-    restore the best weights. With resample, each epoch trains on fresh combinations of the training digits
-    (FreshPairs). With schedule="cosine", the learning rate decays over `epochs`. Monitors measure each epoch;
-    track_test=False leaves test out of the per-epoch curves (it is still scored once at the end)."""
+    restore the best weights. In the `digits` regime, each epoch trains on fresh combinations of the training
+    digits (FreshPairs); in `sums`, on the given pairs. With schedule="cosine", the learning rate decays over
+    `epochs`. Monitors measure each epoch; track_test=False leaves test out of the per-epoch curves (it is still
+    scored once at the end)."""
     seed_everything(seed)
     model = models.build(spec)
     if schedule == "cosine":
@@ -235,9 +233,11 @@ def train(
             monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True
         )
         cbs.append(early)
-    if resample:
+    if regime not in REGIMES:
+        raise ValueError(f"unknown training regime {regime!r}; expected one of {', '.join(REGIMES)}")
+    if regime == "digits":
         if data.train_pairs is None:
-            raise ValueError("resample needs the training pairs (Arrays.from_pairs)")
+            raise ValueError("the digits regime needs the training pairs' digits (Arrays.from_pairs)")
         model.fit(
             FreshPairs(data.train_pairs, batch_size, seed),
             validation_data=(data.x_val, data.y_val),
@@ -314,14 +314,16 @@ def fit_at_size(
     seed: int,
     run_id: str | None,
     label: str,
+    regime: Regime = "sums",
 ) -> dict[str, Any]:
-    """Train spec's family on the first n training pairs (sum labels only) and score it on the whole test set.
-    Returns accuracies, the test sum probabilities (`_proba`) and the family's own measures on test."""
+    """Train spec's family on the first n training pairs in `regime` (in `digits`, fresh pairs of those pairs'
+    own digits) and score it on the whole test set. Returns accuracies, the test sum probabilities (`_proba`)
+    and the family's own measures on test."""
     subset = pairs["train"].head(n)
     val = pairs["val"]
     if budget.val_size < len(val):
         val = val.take(np.sort(np.random.default_rng(seed).choice(len(val), budget.val_size, replace=False)))
-    data = Arrays.sums_only(subset, val, pairs["test"])
+    data = training_arrays({"train": subset, "val": val, "test": pairs["test"]}, regime)
     epochs = budget.epochs(n, batch_size)
     t0 = time.perf_counter()
     result = train(
@@ -334,16 +336,19 @@ def fit_at_size(
         label=label,
         patience=budget.patience_epochs(n, len(pairs["train"]), batch_size),
         schedule=budget.schedule,
+        regime=regime,
         track_test=False,
     )
     out: dict[str, Any] = {
         "family": spec.family,
+        "regime": regime,
         "n": n,
         "val_accuracy": result.val_accuracy,
         "test_accuracy": result.test_accuracy,
         "epochs": epochs,
         "epochs_run": result.epochs_run,
         "train_seconds": time.perf_counter() - t0,
+        "parameters": int(result.model.count_params()),
         "_proba": predict_proba(result.model, pairs["test"].x),
     }
     return out | models.measures(result.model, {"test": pairs["test"]})

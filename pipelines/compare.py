@@ -1,4 +1,5 @@
-"""DVC stage `compare`: combined vs sequential logistic regression across training-set sizes."""
+"""DVC stage `compare`: combined vs sequential logistic regression across training-set sizes, beside the sumnet's
+points from the learning curve."""
 
 import argparse
 from pathlib import Path
@@ -16,8 +17,13 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, required=True, help="folder for the figures")
     parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     parser.add_argument("--summary", type=Path, required=True, help="every size's scores (JSON)")
+    parser.add_argument("--curve", type=Path, help="the learning curve's summary JSON (the sumnet's points)")
+    parser.add_argument("--curve-probabilities", type=Path, help="the learning curve's test probabilities (.npz)")
     args = parser.parse_args()
-    compare.run(load_params(args.params), compare.Paths(args.data, args.plots, args.metrics, args.summary))
+    compare.run(
+        load_params(args.params),
+        compare.Paths(args.data, args.plots, args.metrics, args.summary, args.curve, args.curve_probabilities),
+    )
 
 
 if __name__ == "__main__":

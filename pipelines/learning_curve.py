@@ -1,4 +1,4 @@
-"""DVC stage `learning_curve`: every family at a few training sizes, beside the family stages' own runs."""
+"""DVC stage `learning_curve`: every family in every regime at a few training sizes and at all pairs."""
 
 import argparse
 from pathlib import Path
@@ -17,10 +17,13 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, required=True, help="folder for the figure")
     parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
     parser.add_argument("--summary", type=Path, required=True, help="every point (JSON)")
+    parser.add_argument("--probabilities", type=Path, required=True, help="every trained point's test probabilities")
     args = parser.parse_args()
     learning_curve.run(
         load_params(args.params),
-        learning_curve.Paths(args.data, tuple(args.stage_results), args.plots, args.metrics, args.summary),
+        learning_curve.Paths(
+            args.data, tuple(args.stage_results), args.plots, args.metrics, args.summary, args.probabilities
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,6 +15,8 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 from mnistsum.data.mnist import load_mnist  # noqa: E402
 from mnistsum.data.pairs import build_dataset, save_pairs  # noqa: E402
 from mnistsum.params import load_params  # noqa: E402
+from mnistsum.stages import family as family_stage  # noqa: E402
+from mnistsum.stages import learning_curve  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # Tests that assert how well something trains must hold for any seed: MNISTSUM_TEST_SEED=7 make test checks one.
@@ -80,3 +83,59 @@ def tracking_server(postgres, tmp_path_factory):
     server = start_tracking_server(postgres.create_database("mlflow"), tmp_path_factory.mktemp("artifacts"))
     yield server
     server.stop()
+
+
+# Stage outputs other stages read, made once per session on the tiny profile: the cnn and sumnet stages, then the
+# learning curve from their results (and an MLP stage result), all in one store.
+@pytest.fixture(scope="session")
+def stage_runs(tiny_params, tiny_data_dir, tmp_path_factory):
+    """The cnn and sumnet stages on the tiny profile, into one store: (root, {stage: Paths}, store URI)."""
+    root = tmp_path_factory.mktemp("family")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    outs = {}
+    for stage in ("cnn", "sumnet"):
+        outs[stage] = family_stage.Paths(
+            tiny_data_dir, root / "models" / stage, root / "plots" / stage, root / "metrics" / f"{stage}.json"
+        )
+        family_stage.run(tiny_params, outs[stage], stage)
+    yield root, outs, uri
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def curve_run(stage_runs, tiny_params, tiny_data_dir):
+    """The learning curve from the two stages' results and an MLP stage result in the `digits` regime (as the
+    final trains by default): (its Paths, its return value, store URI)."""
+    root, outs, uri = stage_runs
+    final = root / "models" / "final" / "best.json"
+    final.parent.mkdir(parents=True)
+    final.write_text(
+        json.dumps(
+            {
+                "config": {"family": "mlp", "units": [16]},
+                "family": "mlp",
+                "regime": "digits",
+                "val_accuracy": 0.2,
+                "test_accuracy": 0.2,
+                "run_id": "r",
+                "patience": 2,
+                "max_epochs": 2,
+                "schedule": "constant",
+            }
+        )
+    )
+    paths = learning_curve.Paths(
+        tiny_data_dir,
+        (final, outs["cnn"].out / "best.json", outs["sumnet"].out / "best.json"),
+        root / "plots" / "learning_curve",
+        root / "metrics" / "learning_curve.json",
+        root / "results" / "learning_curve.json",
+        root / "results" / "learning_curve_probabilities.npz",
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    out = learning_curve.run(tiny_params, paths)
+    mp.undo()
+    return paths, out, uri

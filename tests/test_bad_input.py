@@ -150,7 +150,7 @@ def _register_tiny(splits, seed):
     data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
     model = train(MlpSpec(units=(32,)), data, epochs=1, batch_size=128, seed=seed).model
     v = splits["val"]
-    with tracking.start_run("nn", "final") as run:
+    with tracking.start_run("nn", "final", regime="sums") as run:
         log_and_register(
             model,
             run.info.run_id,

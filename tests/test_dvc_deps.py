@@ -127,6 +127,30 @@ def test_no_import_cycle_and_no_module_imports_a_stage():
             assert not reached, f"{f.relative_to(REPO)} imports a stage: {reached}"
 
 
+@pytest.mark.parametrize("name", list(stages()))
+def test_every_path_the_command_names_is_a_dep_or_an_out(name):
+    """A stage reads nothing it does not declare: each ${...} path on its command line is one of its outs (or
+    inside one) or one of its deps (or inside one)."""
+    stage = stages()[name]
+    outs = [*stage.get("outs", []), *(next(iter(m)) if isinstance(m, dict) else m for m in stage.get("metrics", []))]
+    deps = stage["deps"]
+
+    def inside(path: str, folders: list[str]) -> bool:
+        return any(path == f or path.startswith(f + "/") for f in folders)
+
+    def inside_any(paths: list[str], folder: str) -> bool:
+        return any(p.startswith(folder + "/") for p in paths)
+
+    words = stage["cmd"].replace("=", " ").split()
+    # The Optuna journal is a study's own state, resumed after an interruption; the study's name holds every
+    # input, so a changed input starts a new study in it rather than reusing trials (tests/search).
+    journal = {words[i + 1] for i, w in enumerate(words) if w == "--storage"}
+    paths = [w for w in words if "${" in w and w not in journal]
+    # A folder whose declared parts are the deps (the report reads only the plot folders it names).
+    undeclared = [p for p in paths if not inside(p, outs) and not inside(p, deps) and not inside_any(deps, p)]
+    assert not undeclared, f"dvc.yaml stage {name}: the command reads {undeclared}, which are not deps"
+
+
 def test_every_stage_has_a_script_in_pipelines():
     for name, stage in stages().items():
         assert script_of(stage).is_file(), name

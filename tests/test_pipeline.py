@@ -100,8 +100,12 @@ def test_outs_exist(repo):
         "plots/learning_curve/learning_curve.png",
         "plots/tsne/tsne_sumnet_digit_embedding.png",
         "results/learning_curve.json",
+        "results/learning_curve_probabilities.npz",
     ]:
         assert (root / path).is_file(), path
+    # Every metrics file says the regime its numbers were trained in.
+    for path in sorted((root / "metrics").glob("*.json")):
+        assert "regime" in json.loads(path.read_text()), path.name
     counts = json.loads((root / "results/prepare.json").read_text())
     assert counts["sizes"] == {"train": 480, "val": 120, "test": 300}
     assert "Running stage 'compare'" in log
@@ -175,6 +179,15 @@ def test_mlflow_runs(repo):
         digests = {d.tags[0].value: d.dataset.digest for d in run.inputs.dataset_inputs}
         assert digests, run.info.run_name
         assert all(len(v) == 32 for v in digests.values())
+    # Every run that trains names its supervision regime; only prepare and the pixels' t-SNE map train nothing.
+    known = {"sums", "digits", "digit-labels"}
+    for e in ("nn-studies", "baselines", "compare", "tsne"):
+        for run in client.search_runs([client.get_experiment_by_name(e).experiment_id], max_results=1000):
+            if run.info.run_name == "input":
+                assert "regime" not in run.data.tags
+                continue
+            assert set(run.data.tags["regime"].split(",")) <= known, (e, run.info.run_name)
+    assert "regime" not in data_run.data.tags
     final = next(r for r in trainers if r.info.run_name == "final")
     assert {d.tags[0].value: d.dataset.digest for d in final.inputs.dataset_inputs} == {
         split: sha[:32] for split, sha in ids.items()
@@ -251,6 +264,7 @@ def test_editing_a_module_changes_only_the_stages_that_read_it(repo):
         finally:
             (root / rel).write_text(original)
     assert changed["mnistsum/stages/forest.py"] == {"forest"}
+    # compare imports the sumnet's served layer; it reads the sumnet's points from the learning curve's outputs.
     assert changed["mnistsum/models/sumnet.py"] == {"sumnet", "learning_curve", "tsne", "compare"}
     assert {"final", "cnn", "sumnet", "compare"} <= changed["mnistsum/metrics.py"]
     assert not changed["mnistsum/metrics.py"] & {"study1", "forest", "logreg", "svm", "prepare"}
@@ -288,7 +302,9 @@ def test_report_has_every_section_and_no_placeholder(repo):
         assert f"| {stage} |" in text
     assert "n/a" not in text.split("## Logistic regression")[0]  # every NN number came from a run
     beyond = text.split("## Beyond the report")[1].split("## Figures")[0]
-    assert "n/a" not in beyond and "| sumnet |" in beyond and "| all (the stages) |" in beyond
+    assert "n/a" not in beyond and "| sumnet |" in beyond
+    # Both regimes in the families table and the learning curve, every family measured in each.
+    assert "| all | sums |" in beyond and "| all | digits |" in beyond and "not run" not in beyond
     assert "solver=sag C=0.1" in text and "0.2247" in text and "chosen depth" in text
     assert "TODO" not in text and "{" not in text.split("```")[2]
 

@@ -1,15 +1,17 @@
 import numpy as np
+import pytest
+import recording_family
 
 from mnistsum.models.specs import MlpSpec
-from mnistsum.training import Arrays, FreshPairs, train
+from mnistsum.training import Arrays, FreshPairs, SmallBudget, fit_at_size, train, training_arrays
 
 
 def test_same_seed_same_weights(tiny_splits, test_seed):
     data = Arrays.from_pairs(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
     cfg = MlpSpec(units=(32, 16), dropout=0.1, batch_norm=True)
-    a, b = (train(cfg, data, epochs=2, batch_size=64, seed=test_seed, resample=True).model for _ in range(2))
+    a, b = (train(cfg, data, epochs=2, batch_size=64, seed=test_seed, regime="digits").model for _ in range(2))
     assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
-    c = train(cfg, data, epochs=2, batch_size=64, seed=test_seed + 1, resample=True).model
+    c = train(cfg, data, epochs=2, batch_size=64, seed=test_seed + 1, regime="digits").model
     assert not all(np.array_equal(x, y) for x, y in zip(a.get_weights(), c.get_weights()))
 
 
@@ -29,3 +31,59 @@ def test_fresh_pairs_reuse_only_training_digits(tiny_splits):
     for (top, bottom), y in zip(pixels[:50], fresh.y[:50]):
         assert known[top.tobytes()] + known[bottom.tobytes()] == y
     assert first_y.max() <= 18
+
+
+@pytest.fixture
+def recorded():
+    """Every batch a `recording` network trains on."""
+    recording_family.register()
+    recording_family.BATCHES.clear()
+    yield recording_family.BATCHES
+    recording_family.unregister()
+
+
+def _trained_on(batches, pairs):
+    """How many trained pairs are pairs of the file (with its sum label), and how many are new combinations;
+    every half must be one of the file's digits either way."""
+    given = {x.tobytes(): y for x, y in zip(pairs.x, pairs.y)}
+    digits = {d.tobytes() for d in np.concatenate(pairs.digits())}
+    seen = new = 0
+    for x, y in batches:
+        for pair, label in zip(x.astype(np.uint8), y):
+            assert pair[:28].tobytes() in digits and pair[28:].tobytes() in digits
+            if pair.tobytes() in given:
+                assert given[pair.tobytes()] == label
+                seen += 1
+            else:
+                new += 1
+    return seen, new
+
+
+def test_sums_trains_on_the_given_pairs_only_and_digits_on_new_combinations(recorded, tiny_splits, test_seed):
+    spec = recording_family.RecordingSpec()
+    train_pairs = tiny_splits["train"]
+    train(spec, training_arrays(tiny_splits, "sums"), epochs=2, batch_size=100, seed=test_seed, regime="sums")
+    seen, new = _trained_on(recorded, train_pairs)
+    assert (seen, new) == (2 * len(train_pairs), 0)  # every batch of both epochs: pairs of the file, nothing new
+
+    recorded.clear()
+    train(spec, training_arrays(tiny_splits, "digits"), epochs=2, batch_size=100, seed=test_seed, regime="digits")
+    seen, new = _trained_on(recorded, train_pairs)
+    assert seen + new == 2 * len(train_pairs) and new > 0.9 * (seen + new)  # fresh combinations of its digits
+
+
+def test_the_learning_curve_budget_trains_a_subset_in_its_regime(recorded, tiny_splits, test_seed):
+    spec = recording_family.RecordingSpec()
+    budget = SmallBudget(min_steps=4, max_epochs=2, val_size=50, patience=2)
+    subset = tiny_splits["train"].head(200)
+    out = fit_at_size(spec, tiny_splits, 200, budget, 100, test_seed, None, "test", regime="sums")
+    assert out["regime"] == "sums" and _trained_on(recorded, subset) == (2 * 200, 0)
+    recorded.clear()
+    out = fit_at_size(spec, tiny_splits, 200, budget, 100, test_seed, None, "test", regime="digits")
+    seen, new = _trained_on(recorded, subset)  # only the subset's own digits, newly paired
+    assert out["regime"] == "digits" and seen + new == 400 and new > 0
+
+
+def test_an_unknown_regime_is_refused(tiny_splits):
+    with pytest.raises(ValueError, match="unknown training regime 'fresh'; expected one of sums, digits"):
+        training_arrays(tiny_splits, "fresh")

@@ -43,9 +43,12 @@ def conv_trunk(h: keras.KerasTensor, spec: ConvSpec, prefix: str = "") -> keras.
         h = keras.layers.RandomRotation(spec.augment_rotation, fill_mode="constant", name=f"{prefix}rotate")(h)
     for b, filters in enumerate(spec.filters):
         for c in range(spec.convs_per_block):
-            h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{prefix}conv{b}_{c}")(h)
-            h = keras.layers.BatchNormalization(name=f"{prefix}bn{b}_{c}")(h)
-            h = keras.layers.Activation("relu", name=f"{prefix}relu{b}_{c}")(h)
+            if spec.batch_norm:
+                h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{prefix}conv{b}_{c}")(h)
+                h = keras.layers.BatchNormalization(name=f"{prefix}bn{b}_{c}")(h)
+                h = keras.layers.Activation("relu", name=f"{prefix}relu{b}_{c}")(h)
+            else:
+                h = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{prefix}conv{b}_{c}")(h)
         h = keras.layers.MaxPooling2D(name=f"{prefix}pool{b}")(h)
     h = keras.layers.Flatten(name=f"{prefix}flatten")(h)
     h = keras.layers.Dense(spec.dense, activation="relu", name=f"{prefix}embedding")(h)

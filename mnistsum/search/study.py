@@ -137,6 +137,7 @@ def run_study(
             "storage": "rdb" if url else "journal",
         },
         inputs=stage_data.inputs,
+        regime=section.regime,
     )
     started = time.perf_counter()
 
@@ -157,6 +158,7 @@ def run_study(
             parent_run_id=parent_id,
             params={"config": cfg.to_dict(), **trial.params, "epochs": section.epochs, "worker_id": worker_id},
             tags={"optuna.study": name, "optuna.trial": str(trial.number)},
+            regime=section.regime,
         ) as child:
             tracking.log_datasets(child.info.run_id, stage_data.inputs)
             result = training.train(
@@ -168,7 +170,7 @@ def run_study(
                 run_id=child.info.run_id,
                 label=f"{stage} {label}",
                 callbacks=[pruning],
-                resample=section.resample_pairs,
+                regime=section.regime,
             )
             state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
             tracking.log_metrics(
@@ -219,7 +221,7 @@ def run_study(
     study_storage.wait_until_finished(
         study, section.n_trials, run_more, log=lambda m: print(f"{stage}: {m}", flush=True)
     )
-    with tracking.start_run("nn", stage, stage=stage, run_id=parent_id) as parent:
+    with tracking.start_run("nn", stage, stage=stage, run_id=parent_id, regime=section.regime) as parent:
         completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
         if not completed:
             raise RuntimeError(f"{stage}: no trial completed; raise n_trials or relax the pruner")
@@ -257,6 +259,7 @@ def run_study(
             n_trials=summary["n_trials"],
             n_pruned=summary["n_pruned"],
             n_failed=sum(t.state == TrialState.FAIL and not t.user_attrs.get("surplus") for t in study.trials),
+            regime=section.regime,
         )
     print(f"{stage}: best trial {best.number} val {best.value:.4f} test {summary['test_accuracy']:.4f}")
     return summary

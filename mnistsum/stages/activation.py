@@ -29,7 +29,11 @@ def run(params: Params, paths: Paths) -> dict:
     data = Arrays.from_pairs(stage_data.pairs["train"], stage_data.pairs["val"], stage_data.pairs["test"])
     results = {}
     with tracking.start_run(
-        "nn", "activation", stage="activation", params={"activation": p.model_dump(), "previous": previous.to_dict()}
+        "nn",
+        "activation",
+        stage="activation",
+        params={"activation": p.model_dump(), "previous": previous.to_dict()},
+        regime=p.regime,
     ) as parent:
         tracking.log_datasets(parent.info.run_id, stage_data.inputs)
         for i, act in enumerate(p.activations):
@@ -40,6 +44,7 @@ def run(params: Params, paths: Paths) -> dict:
                 stage="activation",
                 parent_run_id=parent.info.run_id,
                 params={"config": cfg.to_dict(), "epochs": p.epochs},
+                regime=p.regime,
             ) as child:
                 tracking.log_datasets(child.info.run_id, stage_data.inputs)
                 r = training.train(
@@ -50,7 +55,7 @@ def run(params: Params, paths: Paths) -> dict:
                     seed,
                     run_id=child.info.run_id,
                     label=f"activation={act}",
-                    resample=p.resample_pairs,
+                    regime=p.regime,
                 )
                 tracking.log_metrics(
                     child.info.run_id, {"final_val_accuracy": r.val_accuracy, "final_test_accuracy": r.test_accuracy}
@@ -75,5 +80,5 @@ def run(params: Params, paths: Paths) -> dict:
             parent.info.run_id, {"best_val_accuracy": r.val_accuracy, "best_test_accuracy": r.test_accuracy}
         )
     write_json(paths.out, summary)
-    write_metrics(paths.metrics, r.val_accuracy, r.test_accuracy)
+    write_metrics(paths.metrics, r.val_accuracy, r.test_accuracy, regime=p.regime)
     return summary

@@ -31,6 +31,7 @@ def run(params: Params, paths: Paths) -> dict:
         "base_mlp",
         stage="base_mlp",
         params={"config": cfg.to_dict(), "epochs": p.epochs, "batch_size": batch, "seed": seed},
+        regime="sums",  # the report's base network: the given pairs, as it trained
     ) as run:
         rid = run.info.run_id
         tracking.log_datasets(rid, stage_data.inputs)
@@ -52,6 +53,6 @@ def run(params: Params, paths: Paths) -> dict:
         fig_path = paths.out / "accuracy.png"
         save_figure(figures.accuracy_curves({"base": result.history}, "Base network: accuracy per epoch"), fig_path)
         tracking.log_files(rid, [fig_path])
-    write_metrics(paths.metrics, result.val_accuracy, result.test_accuracy)
+    write_metrics(paths.metrics, result.val_accuracy, result.test_accuracy, regime="sums")
     print(f"base_mlp: val {result.val_accuracy:.4f} test {result.test_accuracy:.4f}")
     return summary

@@ -1,6 +1,10 @@
 """Stage `compare`, the report's Question 4: one linear classifier on the 56x28 pairs against one applied to each digit
 in turn, with the sum's distribution from the digit probabilities (a convolution), not only argmax+argmax;
-and beside them the sumnet, a sequential classifier that learns its digits from the sums alone."""
+and beside them the sumnet, a sequential classifier that learns its digits from the sums alone. The sumnet is
+not trained here: its points (and test probabilities) are the learning curve's, in the `sums` regime.
+
+Regimes: the combined classifier fits the given pairs' sums (`sums`); the sequential one fits each digit with its
+digit label (`digit-labels`, the report's way); the sumnet sees sums only (`sums`)."""
 
 from __future__ import annotations
 
@@ -16,11 +20,13 @@ from sklearn.linear_model import LogisticRegression
 
 from mnistsum import figures, tracking
 from mnistsum.data.pairs import N_CLASSES, Pairs, load_split, split_ids
+from mnistsum.errors import InputError
 from mnistsum.figures import save_figure
 from mnistsum.files import write_json, write_metrics
 from mnistsum.metrics import calibration_bins, one_hot, scores
 from mnistsum.models import served
 from mnistsum.params import Params
+from mnistsum.stages.points import find_point, point_key, read_points
 
 LABELS = {
     "combined": "combined (56x28)",
@@ -28,6 +34,8 @@ LABELS = {
     "sequential_convolved": "sequential, convolved probabilities",
 }
 SUMNET_LABEL = "sumnet (sequential, no digit labels)"
+# What each compared model trains on: the tag and metrics key `regime` says it.
+REGIMES = {"combined": "sums", "sequential": "digit-labels", "sumnet": "sums"}
 
 
 def sum_distribution(p_top: np.ndarray, p_bottom: np.ndarray) -> np.ndarray:
@@ -108,20 +116,22 @@ class Paths:
     plots: Path
     metrics: Path  # headline metrics JSON
     summary: Path  # every size's scores (JSON)
+    curve: Path | None = None  # the learning curve's summary JSON (with compare.sumnet)
+    curve_probabilities: Path | None = None  # and its test probabilities (.npz)
 
 
 def run(params: Params, paths: Paths) -> dict:
-    # deferred: the joblib workers import this module and must not load TensorFlow
-    from mnistsum.training import SmallBudget, fit_at_size
-
     data_dir, plots_dir, metrics_path, summary_path = paths.data, paths.plots, paths.metrics, paths.summary
     p, seed = params.compare, params.base.seed
-    train, val, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
+    train, test = (load_split(data_dir, split) for split in ("train", "test"))
+    curve_points, curve_probabilities = [], {}
+    if p.sumnet:
+        if paths.curve is None or paths.curve_probabilities is None:
+            raise InputError("compare.sumnet is true: give the learning curve's --curve and --curve-probabilities")
+        curve_points, curve_probabilities = read_points(paths.curve, paths.curve_probabilities)
     sizes = sorted({min(s, len(train)) for s in p.train_sizes})
     ids = split_ids(data_dir)
     started = time.perf_counter()
-    budget = SmallBudget(p.sumnet_min_steps, p.sumnet_max_epochs, p.sumnet_val_size, params.sumnet.patience)
-    models = [*LABELS, *(["sumnet"] if p.sumnet else [])]
     results = []
     with tracking.start_run(
         "compare",
@@ -130,8 +140,10 @@ def run(params: Params, paths: Paths) -> dict:
         params={
             "compare": p.model_dump(),
             "seed": seed,
-            "sumnet": params.sumnet.model.to_dict() if p.sumnet else "off",
+            "sumnet": "the learning curve's (sums)" if p.sumnet else "off",
         },
+        regime=",".join(sorted(set(REGIMES.values()))),
+        tags={f"regime.{k}": v for k, v in REGIMES.items()},
     ) as parent:
         jobs = (delayed(evaluate_size)(train, test, n, p.solver, p.C, p.max_iter, seed, p.ece_bins) for n in sizes)
         linear = sorted(Parallel(n_jobs=p.n_jobs)(jobs), key=lambda r: r["n"])
@@ -146,24 +158,25 @@ def run(params: Params, paths: Paths) -> dict:
                 tags={
                     "converged_combined": str(r["converged_combined"]).lower(),
                     "converged_sequential": str(r["converged_sequential"]).lower(),
-                },
+                }
+                | {f"regime.{k}": v for k, v in REGIMES.items()},
+                regime=",".join(sorted(set(REGIMES.values()))),
             ) as child:
-                if p.sumnet:  # its per-epoch curves go to this size's run
-                    s = fit_at_size(
-                        params.sumnet.model,
-                        {"train": train, "val": val, "test": test},
-                        r["n"],
-                        budget,
-                        params.base.batch_size,
-                        seed,
-                        child.info.run_id,
-                        f"compare sumnet n={r['n']}",
-                    )
-                    r["_proba"]["sumnet"] = s["_proba"]
-                    r["sumnet"] = scores(s["_proba"], test.y.astype(np.int64), p.ece_bins)
-                    r["sumnet_digit_accuracy"] = s["test_digit_accuracy"]
-                    r["sumnet_epochs_run"] = s["epochs_run"]
-                    r["fit_seconds_sumnet"] = s["train_seconds"]
+                point = find_point(curve_points, "sumnet", "sums", r["n"]) if p.sumnet else None
+                if point is not None:  # the learning curve trained it: its run holds the per-epoch curves
+                    proba = curve_probabilities[point_key("sumnet", "sums", r["n"])]
+                    if len(proba) != len(test):
+                        raise InputError(
+                            f"{paths.curve_probabilities}: sumnet/sums/{r['n']} has {len(proba)} test rows; "
+                            f"expected {len(test)} (the learning curve ran on other pairs: dvc repro learning_curve)"
+                        )
+                    r["_proba"]["sumnet"] = proba
+                    r["sumnet"] = scores(proba, test.y.astype(np.int64), p.ece_bins)
+                    r["sumnet_digit_accuracy"] = point["test_digit_accuracy"]
+                    r["sumnet_epochs_run"] = point["epochs_run"]
+                    r["sumnet_run_id"] = point["run_id"]
+                    tracking.log_tags(child.info.run_id, {"sumnet_run_id": point["run_id"]})
+                models = [*LABELS, *(["sumnet"] if "sumnet" in r else [])]
                 metrics = {f"{model}.{k}": v for model in models for k, v in r[model].items()}
                 metrics |= {
                     k: r[k]
@@ -171,7 +184,6 @@ def run(params: Params, paths: Paths) -> dict:
                         "fit_seconds_combined",
                         "fit_seconds_sequential",
                         "digit_accuracy",
-                        "fit_seconds_sumnet",
                         "sumnet_digit_accuracy",
                     )
                     if k in r
@@ -192,13 +204,14 @@ def run(params: Params, paths: Paths) -> dict:
                 f"compare: size {len(results)}/{len(sizes)} n={r['n']}: combined {r['combined']['accuracy']:.3f}, "
                 f"sequential argmax {r['sequential_argmax']['accuracy']:.3f}, convolved "
                 f"{r['sequential_convolved']['accuracy']:.3f}"
-                + (f", sumnet {r['sumnet']['accuracy']:.3f}" if p.sumnet else "")
+                + (f", sumnet {r['sumnet']['accuracy']:.3f}" if "sumnet" in r else "")
                 + f" ({time.perf_counter() - started:.0f}s)",
                 flush=True,
             )
         largest = results[-1]
-        labels = LABELS | ({"sumnet": SUMNET_LABEL} if p.sumnet else {})
-        curves = {labels[m]: [r[m]["accuracy"] for r in results] for m in models}
+        labels = LABELS | {"sumnet": SUMNET_LABEL}
+        shown = [*LABELS, *(["sumnet"] if any("sumnet" in r for r in results) else [])]
+        curves = {labels[m]: [r[m]["accuracy"] if m in r else np.nan for r in results] for m in shown}
         acc_path = plots_dir / "compare_accuracy.png"
         save_figure(
             figures.lines_log_x(sizes, curves, "training pairs", "test accuracy", "Combined vs sequential classifiers"),
@@ -223,7 +236,7 @@ def run(params: Params, paths: Paths) -> dict:
         "seconds": time.perf_counter() - started,
     }
     write_json(summary_path, out)
-    headline = {"sumnet_test_accuracy": largest["sumnet"]["accuracy"]} if p.sumnet else {}
+    headline = {"sumnet_test_accuracy": largest["sumnet"]["accuracy"]} if "sumnet" in largest else {}
     write_metrics(
         metrics_path,
         None,
@@ -232,5 +245,6 @@ def run(params: Params, paths: Paths) -> dict:
         combined_test_accuracy=largest["combined"]["accuracy"],
         sequential_test_accuracy=largest["sequential_convolved"]["accuracy"],
         **headline,
+        regime={k: v for k, v in REGIMES.items() if k != "sumnet" or headline},
     )
     return out

@@ -79,15 +79,15 @@ def train_evaluate_register(
     started = time.perf_counter()
     seed, batch = params.base.seed, params.base.batch_size
     pairs = stage_data.pairs
-    data = training.training_arrays(pairs, section.resample_pairs)
+    data = training.training_arrays(pairs, section.regime)
     run_params = {
         "config": spec.to_dict(),
         stage: section.model_dump(exclude={"model"}),
         "seed": seed,
         "batch_size": batch,
     }
-    tags = {"family": spec.family, "regime": training.regime(section.resample_pairs)}
-    with tracking.start_run("nn", stage, stage=stage, params=run_params, tags=tags) as run:
+    tags = {"family": spec.family}
+    with tracking.start_run("nn", stage, stage=stage, params=run_params, tags=tags, regime=section.regime) as run:
         rid = run.info.run_id
         tracking.log_datasets(rid, stage_data.inputs)
         monitors = [lambda model: models.measures(model, {"val": pairs["val"], "test": pairs["test"]})]
@@ -102,7 +102,7 @@ def train_evaluate_register(
             label=stage,
             patience=section.patience,
             schedule=section.schedule,
-            resample=section.resample_pairs,
+            regime=section.regime,
             monitors=monitors,
         )
         train_seconds = time.perf_counter() - t0
@@ -136,16 +136,18 @@ def train_evaluate_register(
             data_ids=stage_data.ids,
             params=run_params | {"code": training.code_digest(spec.family)},
             family=spec.family,
-            regime=training.regime(section.resample_pairs),
+            regime=section.regime,
             metrics={k: v for k, v in report.items() if k.endswith("accuracy")},
         )
     summary = result.summary(
         spec,
         stage,
         family=spec.family,
-        regime=training.regime(section.resample_pairs),
+        regime=section.regime,
         run_id=rid,
         patience=section.patience,
+        max_epochs=section.max_epochs,
+        schedule=section.schedule,
         **report,
         stopped_early=result.stopped_early,
         registered=versions,
@@ -159,6 +161,7 @@ def train_evaluate_register(
         result.test_accuracy,
         test_ece=report["test_ece"],
         epochs_run=result.epochs_run,
+        regime=section.regime,
         **headline,
     )
     print(

@@ -145,7 +145,7 @@ def run_grid(
         if "overfit" in row:
             tags["overfit"] = str(row["overfit"]).lower()
         with tracking.start_run(
-            "baselines", row["label"], stage=stage, parent_run_id=parent_run_id, params=params, tags=tags
+            "baselines", row["label"], stage=stage, parent_run_id=parent_run_id, params=params, tags=tags, regime="sums"
         ) as child:
             tracking.log_metrics(child.info.run_id, metrics)
             tracking.log_datasets(child.info.run_id, data.inputs)
@@ -231,7 +231,7 @@ def stage_run(
     table_csv, table_md = paths.table.with_suffix(".csv"), paths.table.with_suffix(".md")
     started = time.perf_counter()
     with tracking.start_run(
-        "baselines", stage, stage=stage, params={stage: section.model_dump(), "seed": params.base.seed}
+        "baselines", stage, stage=stage, params={stage: section.model_dump(), "seed": params.base.seed}, regime="sums"
     ) as parent:
         rid = parent.info.run_id
         rows, summary, figs = body(rid)
@@ -242,7 +242,11 @@ def stage_run(
         write_json(paths.summary, summary)
         val, test = headline
         write_metrics(
-            paths.metrics, summary[val], summary[test], default_test_accuracy=summary["default_test_accuracy"]
+            paths.metrics,
+            summary[val],
+            summary[test],
+            default_test_accuracy=summary["default_test_accuracy"],
+            regime="sums",  # every grid point fits the given pairs' sums
         )
         tracking.log_metrics(
             rid, {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

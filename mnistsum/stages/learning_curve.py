@@ -1,9 +1,13 @@
-"""Stage `learning_curve`: every family at a few training sizes, beside each family's own stage run as the
-point at all training pairs. Each family is the network its stage trained (the `config` of that stage's
-best.json) with that stage's patience, so the stage reads what it declares and names no family."""
+"""Stage `learning_curve`: every family in every supervision regime at a few training sizes, and at all training
+pairs. Each family is the network its stage trained (the `config` of that stage's best.json). At all pairs, a
+stage's own run is the point of its regime; the other regimes' all-pairs points are trained here with that
+stage's recipe (epochs, patience, schedule), so every family meets every other on the same pairs and labels.
+The test probabilities of every point trained here are an output, so `compare` reads the sumnet's instead of
+training it again. The stage reads what it declares and names no family."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from mnistsum import figures, models, tracking
+from mnistsum import figures, metrics, models, tracking
 from mnistsum.data.splits import load_data
 from mnistsum.errors import InputError
 from mnistsum.figures import save_figure
 from mnistsum.files import read_json, write_json, write_metrics
 from mnistsum.params import Params
+from mnistsum.stages.points import find_point, point_key, save_probabilities
 from mnistsum.training import SmallBudget, fit_at_size
 
 
@@ -27,6 +32,7 @@ class Paths:
     plots: Path
     metrics: Path
     summary: Path  # every point (JSON)
+    probabilities: Path  # .npz: the test sum probabilities of every point trained here, "family/regime/n"
 
 
 def read_stage_results(paths: tuple[Path, ...], families: tuple[str, ...]) -> dict[str, dict]:
@@ -44,17 +50,35 @@ def read_stage_results(paths: tuple[Path, ...], families: tuple[str, ...]) -> di
     return results
 
 
+def stage_recipe(best: dict, n: int, batch_size: int) -> SmallBudget:
+    """A family stage's own recipe as a budget: all its epochs, its patience and schedule, on all validation
+    pairs (patience_epochs at full size is the stage's patience)."""
+    return SmallBudget(
+        min_steps=int(best["max_epochs"]) * math.ceil(n / batch_size),
+        max_epochs=int(best["max_epochs"]),
+        val_size=10**12,
+        patience=int(best["patience"]),
+        schedule=best["schedule"],
+    )
+
+
 def run(params: Params, paths: Paths) -> dict:
-    """One MLflow run per family and size (nested under one parent), plus the stages' own runs as the point at
-    all training pairs; one figure of test sum accuracy against size."""
+    """One MLflow run per family, regime and size (nested under one parent); the stages' own runs stand for the
+    all-pairs point of their regime. One figure: test sum accuracy against size, a line per family and regime."""
     p, seed, batch = params.learning_curve, params.base.seed, params.base.batch_size
     started = time.perf_counter()
     stage_results = read_stage_results(paths.stage_results, p.families)
     specs = {f: models.spec_from_dict(stage_results[f]["config"]) for f in p.families}
     stage_data = load_data(paths.data, 1.0, seed)
     pairs = stage_data.pairs
-    sizes = sorted({min(n, len(pairs["train"])) for n in p.train_sizes})
+    full = len(pairs["train"])
+    sizes = sorted({min(n, full) for n in p.train_sizes})
+    # (family, regime, n) to train: every small size in every regime, then the all-pairs points no stage gave.
+    todo = [(f, r, n) for r in p.regimes for n in sizes if n < full for f in p.families]
+    todo += [(f, r, full) for r in p.full_size_regimes for f in p.families if stage_results[f]["regime"] != r]
     points: list[dict[str, Any]] = []
+    probabilities: dict[str, np.ndarray] = {}
+    regimes = sorted({*p.regimes, *p.full_size_regimes, *(stage_results[f]["regime"] for f in p.families)})
     with tracking.start_run(
         "nn",
         "learning_curve",
@@ -65,47 +89,56 @@ def run(params: Params, paths: Paths) -> dict:
             "batch_size": batch,
             **{f"config.{f}": specs[f].to_dict() for f in p.families},
         },
+        regime=",".join(regimes),
     ) as parent:
         tracking.log_datasets(parent.info.run_id, stage_data.inputs)
-        total = len(sizes) * len(p.families)
-        for n in sizes:
-            for family in p.families:
-                budget = SmallBudget(p.min_steps, p.max_epochs, p.val_size, int(stage_results[family]["patience"]))
-                name = f"{family} n={n}"
-                with tracking.start_run(
-                    "nn",
-                    name,
-                    stage="learning_curve",
-                    parent_run_id=parent.info.run_id,
-                    params={
-                        "family": family,
-                        "train_pairs": n,
-                        "config": specs[family].to_dict(),
-                        "epochs": budget.epochs(n, batch),
-                    },
-                    tags={"family": family},
-                ) as child:
-                    r = fit_at_size(
-                        specs[family], pairs, n, budget, batch, seed, child.info.run_id, f"learning_curve {name}"
-                    )
-                    r.pop("_proba")
-                    tracking.log_metrics(
-                        child.info.run_id,
-                        {f"final_{k}": v for k, v in r.items() if k.endswith("accuracy")}
-                        | {"train_seconds": r["train_seconds"]},
-                    )
-                points.append(r | {"run_id": child.info.run_id})
-                print(
-                    f"learning_curve: {len(points)}/{total} {name}: test {r['test_accuracy']:.4f} "
-                    f"({r['epochs_run']} epochs, {r['train_seconds']:.0f}s)",
-                    flush=True,
+        tracking.log_metrics(parent.info.run_id, {"train_pairs": full})
+        for family, regime, n in todo:
+            best = stage_results[family]
+            budget = (
+                stage_recipe(best, n, batch)
+                if n == full
+                else SmallBudget(p.min_steps, p.max_epochs, p.val_size, int(best["patience"]))
+            )
+            name = f"{family} {regime} n={n}"
+            with tracking.start_run(
+                "nn",
+                name,
+                stage="learning_curve",
+                parent_run_id=parent.info.run_id,
+                params={
+                    "family": family,
+                    "train_pairs": n,
+                    "config": specs[family].to_dict(),
+                    "epochs": budget.epochs(n, batch),
+                    "schedule": budget.schedule,
+                },
+                tags={"family": family},
+                regime=regime,
+            ) as child:
+                r = fit_at_size(
+                    specs[family], pairs, n, budget, batch, seed, child.info.run_id, f"learning_curve {name}", regime
                 )
+                probabilities[point_key(family, regime, n)] = proba = r.pop("_proba")
+                r["test_ece"] = metrics.ece(proba, pairs["test"].y.astype(np.int64), params.compare.ece_bins)
+                tracking.log_metrics(
+                    child.info.run_id,
+                    {f"final_{k}": v for k, v in r.items() if k.endswith("accuracy")}
+                    | {k: r[k] for k in ("train_seconds", "parameters", "test_ece")},
+                )
+            points.append(r | {"run_id": child.info.run_id})
+            print(
+                f"learning_curve: {len(points)}/{len(todo)} {name}: test {r['test_accuracy']:.4f} "
+                f"({r['epochs_run']} epochs, {r['train_seconds']:.0f}s)",
+                flush=True,
+            )
         for family in p.families:
             best = stage_results[family]
             points.append(
                 {
                     "family": family,
-                    "n": len(pairs["train"]),
+                    "regime": best["regime"],
+                    "n": full,
                     "val_accuracy": best["val_accuracy"],
                     "test_accuracy": best["test_accuracy"],
                     "run_id": best["run_id"],
@@ -114,38 +147,42 @@ def run(params: Params, paths: Paths) -> dict:
             )
         all_sizes = sorted({pt["n"] for pt in points})
         curves = {
-            f: [_acc(points, f, n) if _acc(points, f, n) is not None else np.nan for n in all_sizes] for f in p.families
+            f"{f} ({r})": [_acc(points, f, r, n) for n in all_sizes]
+            for r in regimes
+            for f in p.families
+            if any(_acc(points, f, r, n) is not None for n in all_sizes)
         }
         path = paths.plots / "learning_curve.png"
         save_figure(
             figures.lines_log_x(
                 all_sizes,
-                curves,
-                "training pairs (sum labels only)",
+                {k: [np.nan if v is None else v for v in vs] for k, vs in curves.items()},
+                "training pairs (solid: sums regime, dashed: digits regime)",
                 "test sum accuracy",
                 "Learning curve: " + " vs ".join(p.families),
+                dashed={k for k in curves if k.endswith("(digits)")},
             ),
             path,
         )
         tracking.log_files(parent.info.run_id, [path])
-        wins = {
-            n: _acc(points, "sumnet", n) > _acc(points, "cnn", n)
-            for n in all_sizes
-            if _acc(points, "sumnet", n) is not None and _acc(points, "cnn", n) is not None
-        }
-        tracking.log_tags(parent.info.run_id, {"sumnet_ahead_of_cnn_at_every_size": str(all(wins.values())).lower()})
+    table = {r: {f: {str(n): _acc(points, f, r, n) for n in all_sizes} for f in p.families} for r in regimes}
     out = {
         "points": points,
         "sizes": all_sizes,
-        "sumnet_ahead_of_cnn": wins,
+        "table": table,  # regime -> family -> size -> test sum accuracy (None: not trained)
         "run_id": parent.info.run_id,
         "seconds": time.perf_counter() - started,
     }
+    save_probabilities(paths.probabilities, probabilities)
     write_json(paths.summary, out)
-    headline = {f"{f}_test_accuracy_at_{n}": _acc(points, f, n) for f in p.families for n in sizes}
-    write_metrics(paths.metrics, None, None, **{k: v for k, v in headline.items() if v is not None})
+    # The families table as DVC metrics: each family at all pairs, in each regime it was measured in.
+    headline = {
+        r: {f: table[r][f][str(full)] for f in p.families if table[r][f][str(full)] is not None} for r in regimes
+    }
+    write_metrics(paths.metrics, None, None, **headline, train_pairs=full, regime=",".join(regimes))
     return out
 
 
-def _acc(points: list[dict], family: str, n: int) -> float | None:
-    return next((pt["test_accuracy"] for pt in points if pt["family"] == family and pt["n"] == n), None)
+def _acc(points: list[dict], family: str, regime: str, n: int) -> float | None:
+    point = find_point(points, family, regime, n)
+    return None if point is None else point["test_accuracy"]

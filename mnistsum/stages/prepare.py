@@ -77,6 +77,7 @@ def run(params: Params, paths: Paths) -> dict:
         stage="prepare",
         params={"base": params.base.model_dump(), "prepare": p.model_dump()},
         tags={"dataset.sha256": digest},
+        regime=None,  # makes the pairs, trains nothing
     ) as run:
         rid = run.info.run_id
         tracking.log_metrics(

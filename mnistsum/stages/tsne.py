@@ -87,8 +87,14 @@ def run(params: Params, paths: Paths) -> dict:
     jobs += [(f"sumnet {name}", e.points, p.pair_perplexity, e.labels, e.label_name) for name, e in extra.items()]
     maps, scores, paths = {}, {}, []
     started = time.perf_counter()
+    # Which supervision each mapped embedding was learned under (the pixels' map learned nothing).
+    regimes = {"input": None, "embedding": params.final.regime, "sumnet": params.sumnet.regime}
     with tracking.start_run(
-        "tsne", "tsne", stage="tsne", params={"tsne": p.model_dump(), "seed": seed, "model": str(model_path)}
+        "tsne",
+        "tsne",
+        stage="tsne",
+        params={"tsne": p.model_dump(), "seed": seed, "model": str(model_path)},
+        regime=",".join(sorted({r for space, r in regimes.items() if r and (sumnet_path or space != "sumnet")})),
     ) as parent:
         tracking.log_datasets(
             parent.info.run_id,
@@ -126,6 +132,7 @@ def run(params: Params, paths: Paths) -> dict:
                     "coloured_by": label_name,
                     "implementation": p.implementation,
                 },
+                regime=regimes[name.split()[0]],
             ) as child:
                 tracking.log_metrics(child.info.run_id, scores[name])
                 tracking.log_files(child.info.run_id, [path])
@@ -183,7 +190,13 @@ def run(params: Params, paths: Paths) -> dict:
     }
     if "sumnet digit embedding" in scores:
         headline["sumnet_digit_knn_accuracy"] = scores["sumnet digit embedding"]["knn_accuracy"]
-    write_metrics(metrics_path, None, None, **headline)
+    write_metrics(
+        metrics_path,
+        None,
+        None,
+        **headline,
+        regime={"embedding": params.final.regime} | ({"sumnet": params.sumnet.regime} if sumnet_path else {}),
+    )
     return result
 
 

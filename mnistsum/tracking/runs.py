@@ -73,8 +73,12 @@ def start_run(
     tags: Mapping[str, str] | None = None,
     parent_run_id: str | None = None,
     run_id: str | None = None,
+    *,
+    regime: str | None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """A run tagged with the git commit and DVC stage; a child when parent_run_id is given.
+    """A run tagged with the git commit, DVC stage and the supervision `regime` of what it trains (`sums`,
+    `digits`, `digit-labels`, several joined by commas; None for a run that trains nothing); a child when
+    parent_run_id is given. The regime is required, so no training run can leave it out.
 
     Passing run_id resumes an existing run (a study picked up after an interruption).
     """
@@ -87,6 +91,8 @@ def start_run(
         "dvc.stage": os.environ.get("DVC_STAGE") or stage or "manual",
         PROCESS_TAG: this_process(),
     }
+    if regime is not None:
+        all_tags["regime"] = regime
     all_tags.update(tags or {})
     with mlflow.start_run(
         run_id=run_id,
@@ -102,7 +108,14 @@ def start_run(
 
 
 def study_parent(
-    experiment: str, name: str, study_name: str, stage: str, params: Mapping[str, Any], inputs: list | None = None
+    experiment: str,
+    name: str,
+    study_name: str,
+    stage: str,
+    params: Mapping[str, Any],
+    inputs: list | None = None,
+    *,
+    regime: str,
 ) -> str:
     """The one parent run of an Optuna study, shared by every worker on every machine: found by a tag that holds
     the study's name. Made race-safely: a worker that finds none creates one, then looks again, and every
@@ -123,6 +136,7 @@ def study_parent(
         "dvc.stage": os.environ.get("DVC_STAGE") or stage,
         STUDY_PARENT_TAG: study_name,
         "mlflow.runName": name,
+        "regime": regime,
     }
     mine = client.create_run(exp, run_name=name, tags=tags).info.run_id
     chosen = parents()[0].info.run_id

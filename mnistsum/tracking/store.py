@@ -37,6 +37,7 @@ EXPERIMENTS = {
     "tsne": "tsne",
     "baselines": "baselines",
     "compare": "compare",
+    "benchmarks": "benchmarks",  # runs of benchmarks/ scripts (by hand, outside the pipeline)
 }
 
 

@@ -1,3 +1,6 @@
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -6,6 +9,7 @@ from mnistsum.data.pairs import (
     class_counts,
     content_hash,
     digit_indices,
+    disjoint_pairs,
     load_pairs,
     make_pairs,
     make_pairs_loop,
@@ -85,3 +89,30 @@ def test_validation_digits_are_not_training_digits(mnist):
     assert len(digit_indices(clean["val"])) > 0.8 * 12000 and digit_indices(clean["val"]).max() < 60000
     report = build_dataset(mnist, 60000, 1000, 0.2, seed=42, split="pairs")
     assert len(set(digit_indices(report["train"])) & set(digit_indices(report["val"]))) > 10000
+
+
+def test_disjoint_pairs_use_each_digit_exactly_once(mnist):
+    pairs = disjoint_pairs(mnist.x_test, mnist.y_test, np.random.default_rng(3))
+    assert len(pairs) == 5000
+    used = np.concatenate([pairs.top_index, pairs.bottom_index])
+    assert np.array_equal(np.sort(used), np.arange(10000))
+    assert np.array_equal(pairs.y, mnist.y_test[pairs.top_index] + mnist.y_test[pairs.bottom_index])
+    assert np.array_equal(pairs.x[:, :28], mnist.x_test[pairs.top_index])
+    other = disjoint_pairs(mnist.x_test, mnist.y_test, np.random.default_rng(4))
+    assert not np.array_equal(pairs.top_index, other.top_index)  # the seed decides the pairing
+
+
+def test_the_addition_benchmark_pairs_every_digit_once_in_train_and_test():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "mnist_addition.py"
+    spec = importlib.util.spec_from_file_location("mnist_addition", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    split = bench.protocol_split(seed=0, val_pairs=3000)
+    assert [len(split[s]) for s in ("train", "val", "test")] == [27000, 3000, 5000]
+    train_digits = np.concatenate([split[s].top_index for s in ("train", "val")] + [
+        split[s].bottom_index for s in ("train", "val")
+    ])
+    assert np.array_equal(np.sort(train_digits), np.arange(60000))  # 30,000 pairs, each training digit once
+    test_digits = np.concatenate([split["test"].top_index, split["test"].bottom_index])
+    assert np.array_equal(np.sort(test_digits), np.arange(10000))  # 5,000 pairs, each test digit once
+

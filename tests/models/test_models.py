@@ -95,7 +95,7 @@ def test_sumnet_learns_the_digits_from_the_sums(learned_sumnet):
 def test_pulled_sumnet_gives_sums_and_digits_without_mnistsum(learned_sumnet, mlflow_store, tmp_path, capsys):
     result, splits = learned_sumnet
     val, test = splits["val"], splits["test"]
-    with tracking.start_run("nn", "sumnet", stage="sumnet") as run:
+    with tracking.start_run("nn", "sumnet", stage="sumnet", regime="sums") as run:
         log_and_register(result.model, run.info.run_id, ["mnistsum-sumnet", "mnistsum"], "champion",
                          result.val_accuracy, val_x=val.x, val_y=val.y,
                          data_ids={"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}, params={}, family="sumnet", regime="sums")

@@ -1,9 +1,12 @@
 import itertools
+import json
 
 import numpy as np
+import pytest
 from conftest import with_section
 
-from mnistsum import tracking
+from mnistsum import tracking, training
+from mnistsum.errors import InputError
 from mnistsum.stages.compare import Paths, deconstruct, run, sum_distribution
 
 
@@ -32,7 +35,7 @@ def test_deconstruct_restacks_to_the_pairs(tiny_splits):
 
 
 def test_stage_writes_one_child_per_size(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
-    params = with_section(tiny_params, "compare", train_sizes=(40, 160), max_iter=30)
+    params = with_section(tiny_params, "compare", train_sizes=(40, 160), max_iter=30, sumnet=False)
     out = run(params, Paths(tiny_data_dir, tmp_path / "plots", tmp_path / "metrics.json", tmp_path / "compare.json"))
     assert [r["n"] for r in out["sizes"]] == [40, 160]
     assert (tmp_path / "plots" / "compare_accuracy.png").stat().st_size > 10_000
@@ -43,5 +46,54 @@ def test_stage_writes_one_child_per_size(mlflow_store, tiny_params, tiny_data_di
     parent = tracking.configure().search_runs(
         [tracking.experiment_id("compare")], filter_string="attributes.run_name = 'compare'"
     )[0]
-    names = sorted(k.info.run_name for k in tracking.child_runs(parent.info.run_id))
-    assert names == ["train_pairs=160", "train_pairs=40"]
+    children = tracking.child_runs(parent.info.run_id)
+    assert sorted(k.info.run_name for k in children) == ["train_pairs=160", "train_pairs=40"]
+    # Each compared model names what it trained on: the combined one sums, the sequential one digit labels.
+    for run_ in (parent, *children):
+        assert run_.data.tags["regime"] == "digit-labels,sums"
+        assert run_.data.tags["regime.combined"] == "sums" and run_.data.tags["regime.sequential"] == "digit-labels"
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["regime"] == {"combined": "sums", "sequential": "digit-labels"}
+
+
+def test_the_sumnet_comes_from_the_learning_curve_never_trained_here(
+    curve_run, tiny_params, tiny_data_dir, tmp_path, monkeypatch
+):
+    curve_paths, curve, uri = curve_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("compare trained a network")
+
+    monkeypatch.setattr(training, "train", no_training)
+    monkeypatch.setattr(training, "fit_at_size", no_training)
+    params = with_section(tiny_params, "compare", max_iter=30)
+    sizes = params.compare.train_sizes
+    out = run(
+        params,
+        Paths(
+            tiny_data_dir,
+            tmp_path / "plots",
+            tmp_path / "metrics.json",
+            tmp_path / "compare.json",
+            curve_paths.summary,
+            curve_paths.probabilities,
+        ),
+    )
+    points = {pt["n"]: pt for pt in curve["points"] if pt["family"] == "sumnet" and pt["regime"] == "sums"}
+    by_size = {r["n"]: r for r in out["sizes"]}
+    assert set(by_size) == set(sizes) and set(points) & set(sizes) == set(tiny_params.learning_curve.train_sizes)
+    for n, r in by_size.items():
+        if n in points:  # the learning curve's own numbers, to the digit
+            assert r["sumnet"]["accuracy"] == pytest.approx(points[n]["test_accuracy"], abs=1e-6)
+            assert r["sumnet_run_id"] == points[n]["run_id"]
+        else:  # the curve did not train the sumnet at this size: no sumnet column, nothing trained
+            assert "sumnet" not in r
+    assert json.loads((tmp_path / "metrics.json").read_text())["sumnet_test_accuracy"] == pytest.approx(
+        points[max(sizes)]["test_accuracy"], abs=1e-6
+    )
+
+
+def test_the_sumnet_needs_the_learning_curve(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    with pytest.raises(InputError, match="give the learning curve's --curve and --curve-probabilities"):
+        run(tiny_params, Paths(tiny_data_dir, tmp_path / "plots", tmp_path / "m.json", tmp_path / "c.json"))

@@ -9,27 +9,8 @@ import pytest
 
 from mnistsum import models, tracking
 from mnistsum.models.specs import MlpSpec
-from mnistsum.stages import family as family_stage
-from mnistsum.stages import learning_curve
 from mnistsum.tracking.registry import champion, log_and_register
 from mnistsum.training import SmallBudget
-
-
-@pytest.fixture(scope="module")
-def stage_runs(tiny_params, tiny_data_dir, tmp_path_factory):
-    """Both stages on the tiny profile, into one store (module-scoped: the stages take a while)."""
-    root = tmp_path_factory.mktemp("family")
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    outs = {}
-    for stage in ("cnn", "sumnet"):
-        outs[stage] = family_stage.Paths(
-            tiny_data_dir, root / "models" / stage, root / "plots" / stage, root / "metrics" / f"{stage}.json"
-        )
-        family_stage.run(tiny_params, outs[stage], stage)
-    yield root, outs, uri
-    mp.undo()
 
 
 def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkeypatch):
@@ -55,6 +36,7 @@ def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkey
         assert (outs[stage].out / "model.keras").is_file()
         metrics = json.loads(outs[stage].metrics.read_text())
         assert list(metrics)[:3] == ["val_accuracy", "test_accuracy", "test_ece"] and "seconds" not in metrics
+        assert metrics["regime"] == "sums"
     sumnet_run = client.get_run(json.loads((outs["sumnet"].out / "best.json").read_text())["run_id"])
     digits = client.get_metric_history(sumnet_run.info.run_id, "val_digit_accuracy")
     assert len(digits) == json.loads((outs["sumnet"].out / "best.json").read_text())["epochs_run"]
@@ -68,48 +50,38 @@ def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkey
     assert champion("mnistsum", "champion").tags["family"] == best_family
 
 
-def test_learning_curve_runs_every_family_at_every_size(stage_runs, tiny_params, tiny_data_dir, tmp_path, monkeypatch):
-    root, outs, uri = stage_runs
+def test_learning_curve_runs_every_family_in_every_regime(curve_run, tiny_params, monkeypatch):
+    paths, out, uri = curve_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    final = tmp_path / "final.json"
-    final.write_text(
-        json.dumps(
-            {
-                "config": {"family": "mlp", "units": [16]},
-                "family": "mlp",
-                "val_accuracy": 0.2,
-                "test_accuracy": 0.2,
-                "run_id": "r",
-                "patience": 2,
-            }
-        )
-    )
-    out = learning_curve.run(
-        tiny_params,
-        learning_curve.Paths(
-            tiny_data_dir,
-            (final, outs["cnn"].out / "best.json", outs["sumnet"].out / "best.json"),
-            tmp_path / "plots",
-            tmp_path / "metrics.json",
-            tmp_path / "summary.json",
-        ),
-    )
-    sizes = tiny_params.learning_curve.train_sizes
-    trained = [(p["family"], p["n"]) for p in out["points"] if not p.get("stage_run")]
-    assert sorted(trained) == sorted((f, n) for f in ("mlp", "cnn", "sumnet") for n in sizes)
-    assert {p["family"] for p in out["points"] if p.get("stage_run")} == {"mlp", "cnn", "sumnet"}
-    assert (tmp_path / "plots" / "learning_curve.png").stat().st_size > 10_000
-    parent = tracking.configure().search_runs(
-        [tracking.experiment_id("nn")], filter_string="attributes.run_name = 'learning_curve'"
-    )[0]
-    children = tracking.child_runs(parent.info.run_id)
-    assert sorted(k.info.run_name for k in children) == sorted(
-        f"{f} n={n}" for f in ("mlp", "cnn", "sumnet") for n in sizes
-    )
+    p = tiny_params.learning_curve
+    full = max(pt["n"] for pt in out["points"])
+    trained = sorted((pt["family"], pt["regime"], pt["n"]) for pt in out["points"] if not pt.get("stage_run"))
+    small = [(f, r, n) for f in p.families for r in p.regimes for n in p.train_sizes]
+    # At all pairs, each stage's run stands for its own regime; the curve trains the other regime's point.
+    others = [("mlp", "sums", full), ("cnn", "digits", full), ("sumnet", "digits", full)]
+    assert trained == sorted(small + others)
+    stage_points = {(pt["family"], pt["regime"]) for pt in out["points"] if pt.get("stage_run")}
+    assert stage_points == {("mlp", "digits"), ("cnn", "sums"), ("sumnet", "sums")}
+    assert (paths.plots / "learning_curve.png").stat().st_size > 10_000
+    client = tracking.configure()
+    parent = client.get_run(out["run_id"])
+    assert parent.data.tags["regime"] == "digits,sums" and parent.data.metrics["train_pairs"] == full
+    children = tracking.child_runs(out["run_id"])
+    assert sorted(k.info.run_name for k in children) == sorted(f"{f} {r} n={n}" for f, r, n in trained)
+    assert all(k.data.tags["regime"] == k.info.run_name.split()[1] for k in children)
+    # Every trained point's test probabilities are an output (compare reads the sumnet's).
+    with np.load(paths.probabilities) as npz:
+        assert sorted(npz.files) == sorted(f"{f}/{r}/{n}" for f, r, n in trained)
+        assert all(npz[k].shape == (300, 19) for k in npz.files)
+    # The DVC metrics: the families table at all pairs, by regime, and the regimes they hold.
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics["regime"] == "digits,sums" and metrics["train_pairs"] == full
+    assert set(metrics["sums"]) == set(metrics["digits"]) == {"mlp", "cnn", "sumnet"}
+    assert metrics["digits"]["mlp"] == 0.2  # the final stage's own result, not retrained
 
 
 def _register(family: str, val: float, model, splits):
-    with tracking.start_run("nn", family, stage=family) as run:
+    with tracking.start_run("nn", family, stage=family, regime="sums") as run:
         v = splits["val"]
         return log_and_register(
             model,

@@ -21,7 +21,7 @@ def test_embedding_map_beats_input_map(mnist, test_seed):
     splits = build_dataset(mnist, 10000, 400, 0.2, seed=test_seed)
     data = Arrays.from_pairs(splits["train"], splits["val"], splits["test"])
     model = train(
-        MlpSpec(units=(256, 64), batch_norm=True), data, epochs=8, batch_size=128, seed=test_seed, resample=True
+        MlpSpec(units=(256, 64), batch_norm=True), data, epochs=8, batch_size=128, seed=test_seed, regime="digits"
     ).model
     raw = splits["test"].flat()
     emb = models.embeddings(model, splits["test"])["embedding"].points

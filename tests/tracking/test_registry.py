@@ -34,7 +34,7 @@ def tiny_model(tiny_splits, test_seed):
 
 
 def _register(model, val, splits, ids=IDS):
-    with tracking.start_run("nn", "final", stage="final") as run:
+    with tracking.start_run("nn", "final", stage="final", regime="sums") as run:
         v = splits["val"]
         return log_and_register(
             model,

@@ -7,9 +7,9 @@ from mnistsum.cli import main as cli_main
 
 
 def _two_runs():
-    with tracking.start_run("nn", "trial-001", params={"lr": 0.1, "units": 50, "seed": 42}) as a:
+    with tracking.start_run("nn", "trial-001", params={"lr": 0.1, "units": 50, "seed": 42}, regime="sums") as a:
         tracking.log_metrics(a.info.run_id, {"val_accuracy": 0.5, "loss": 1.0})
-    with tracking.start_run("nn", "trial-002", params={"lr": 0.01, "units": 50, "seed": 42}) as b:
+    with tracking.start_run("nn", "trial-002", params={"lr": 0.01, "units": 50, "seed": 42}, regime="sums") as b:
         tracking.log_metrics(b.info.run_id, {"val_accuracy": 0.6, "loss": 1.0})
     return a.info.run_id, b.info.run_id
 
@@ -30,7 +30,7 @@ def test_diff_shows_exactly_the_differing_params(mlflow_store, capsys):
 
 def test_a_name_two_runs_share_is_refused_listing_them(mlflow_store, capsys):
     a, b = _two_runs()
-    with tracking.start_run("nn", "trial-001", params={"lr": 0.5}) as c:
+    with tracking.start_run("nn", "trial-001", params={"lr": 0.5}, regime="sums") as c:
         pass
     with pytest.raises(SystemExit) as exc:
         cli_main(["runs", "diff", "trial-001", "trial-002"])

@@ -8,8 +8,12 @@ from mnistsum import tracking
 def test_runs_are_tagged_and_nested(mlflow_store, tmp_path):
     fig = tmp_path / "f.png"
     fig.write_bytes(b"png")
-    with tracking.start_run("data", "parent", stage="prepare", params={"a": {"b": 1, "c": [1, 2]}}) as parent:
-        with tracking.start_run("data", "child-1", stage="prepare", parent_run_id=parent.info.run_id) as child:
+    with tracking.start_run(
+        "data", "parent", stage="prepare", params={"a": {"b": 1, "c": [1, 2]}}, regime="sums"
+    ) as parent:
+        with tracking.start_run(
+            "data", "child-1", stage="prepare", parent_run_id=parent.info.run_id, regime="sums"
+        ) as child:
             tracking.log_history(child.info.run_id, {"loss": [3.0, 2.0, 1.0]})
         tracking.log_files(parent.info.run_id, [fig])
     client = MlflowClient(mlflow_store)
@@ -28,6 +32,6 @@ def test_runs_are_tagged_and_nested(mlflow_store, tmp_path):
 
 def test_dvc_stage_env_wins(mlflow_store, monkeypatch):
     monkeypatch.setenv("DVC_STAGE", "study3")
-    with tracking.start_run("nn", "x", stage="other") as run:
+    with tracking.start_run("nn", "x", stage="other", regime="sums") as run:
         pass
     assert MlflowClient(mlflow_store).get_run(run.info.run_id).data.tags["dvc.stage"] == "study3"
