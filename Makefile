@@ -18,6 +18,12 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		(apt-get install -y -q postgresql >/dev/null 2>&1 || sudo apt-get install -y -q postgresql) || \
 		echo "warning: no PostgreSQL server found; install it (apt-get install postgresql) for the scale-out tests"
+	@# The demo's browser tests drive a real headless Chromium: Debian's package, installed where it is missing.
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) || \
+		 sudo apt-get install -y -q chromium) || \
+		echo "warning: no Chromium found; install it (apt-get install chromium) for the demo's browser tests"
 	touch $@
 
 .PHONY: install repro test services

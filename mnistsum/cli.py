@@ -190,10 +190,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
-def exec_server(mlflow_args: list[str], host: str, port: int, banner: str, env: dict[str, str] | None = None) -> None:
-    """Replace this process with an MLflow server, once its port is known to be free: otherwise MLflow prints its
-    banner, fails among INFO lines, and exits 0."""
+def cmd_demo(args: argparse.Namespace) -> None:
+    """The Gradio page over a registered model, pulled through MLflow as users pull it."""
+    free_port(args.host, args.port)
+    import_tensorflow_quietly()
+    # deferred: Gradio is slow to import and only this command needs it
+    from mnistsum import demo
+
+    demo.serve(args.model, args.host, args.port)
+
+
+def free_port(host: str, port: int) -> None:
+    """One error line when a server could not listen on host:port, before anything starts."""
     with socket.socket() as probe:
+        # As the servers do: a port a stopped server left in TIME_WAIT is free; one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -201,6 +212,12 @@ def exec_server(mlflow_args: list[str], host: str, port: int, banner: str, env: 
                 f"cannot serve on {host}:{port}: {exc.strerror or exc} "
                 "(another server holds the port? choose one with --port)"
             ) from None
+
+
+def exec_server(mlflow_args: list[str], host: str, port: int, banner: str, env: dict[str, str] | None = None) -> None:
+    """Replace this process with an MLflow server, once its port is known to be free: otherwise MLflow prints its
+    banner, fails among INFO lines, and exits 0."""
+    free_port(host, port)
     print(banner, flush=True)
     command = [sys.executable, "-m", "mlflow", *mlflow_args, "--host", host, "--port", str(port)]
     os.execve(sys.executable, command, os.environ | (env or {}))
@@ -249,6 +266,12 @@ def parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("check-params", help="validate a params file: unknown, missing and invalid keys, all at once")
     cp.add_argument("file", nargs="?", type=Path, default=Path("params.yaml"))
     cp.set_defaults(func=cmd_check_params)
+
+    dm = sub.add_parser("demo", help="a page to draw two digits and watch the registered model read them (Gradio)")
+    dm.add_argument("--model", default="models:/mnistsum@champion", help="MLflow model URI")
+    dm.add_argument("--host", default="127.0.0.1")
+    dm.add_argument("--port", type=int, default=7860)
+    dm.set_defaults(func=cmd_demo)
 
     ui = sub.add_parser("ui", help="browse the runs: mlflow ui on the project's store (re-rooted if moved)")
     ui.add_argument("--host", default="127.0.0.1")

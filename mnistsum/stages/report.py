@@ -108,7 +108,7 @@ def nn_section(runs: dict[str, Any]) -> list[str]:
         m = run.data.metrics
         val = m.get("best_val_accuracy", m.get("final_val_accuracy"))
         test = m.get("best_test_accuracy", m.get("final_test_accuracy"))
-        rows.append([stage, val, test, REPORT_NN[stage], run.info.run_id[:8]])
+        rows.append([stage, run.data.tags.get("regime", "?"), val, test, REPORT_NN[stage], run.info.run_id[:8]])
     act = runs["activation"]
     act_rows = [
         [
@@ -121,9 +121,11 @@ def nn_section(runs: dict[str, Any]) -> list[str]:
     return [
         "## Neural networks (report sections 3.1-3.3)",
         "",
-        *_table(["stage", "val accuracy", "test accuracy", "report test accuracy", "run"], rows),
+        *_table(["stage", "regime", "val accuracy", "test accuracy", "report test accuracy", "run"], rows),
         "Every choice above (trials, activation, early stopping, the registry alias) used validation accuracy "
-        "on pairs of digits never seen in training; test accuracy is only reported.",
+        "on pairs of digits never seen in training; test accuracy is only reported. Regime: `sums` trains on the "
+        "given pairs' sum labels only (as the report did); `digits` on fresh pairs of the training digits each "
+        "epoch, labelled from their digit labels.",
         "",
         f"Activation study ({CHOSE_ON_TEST['activation']}):",
         "",
