@@ -56,17 +56,17 @@ def test_every_family_takes_raw_pixels_and_round_trips(spec, tiny_splits, tmp_pa
 
 
 def test_training_takes_no_digit_labels(tiny_splits, test_seed):
-    """What training receives has no digit labels, and scrambling the hidden digit labels in the pair files
+    """What training receives in the sums regime has no digit labels, and scrambling the hidden digit labels in the pair files
     changes nothing: the weights come out bit-identical."""
     assert "digit" not in " ".join(inspect.signature(training.train).parameters)
     pairs = {k: tiny_splits[k] for k in ("train", "val", "test")}
-    data = training_arrays(pairs)
+    data = training_arrays(pairs, "sums")
     assert data.train_pairs is None and data.val_pairs is None
     assert not any("label" in f.name for f in dataclasses.fields(data))
     rng = np.random.default_rng(0)
     scrambled = {k: dataclasses.replace(p, top_label=rng.permutation(p.top_label),
                                         bottom_label=rng.permutation(p.bottom_label)) for k, p in pairs.items()}
-    a, b = (training.train(QUICK_SUMNET, training_arrays(ps), epochs=1, batch_size=64, seed=test_seed).model
+    a, b = (training.train(QUICK_SUMNET, training_arrays(ps, "sums"), epochs=1, batch_size=64, seed=test_seed).model
             for ps in (pairs, scrambled))
     assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
 
@@ -77,7 +77,7 @@ def learned_sumnet(mnist, test_seed):
     from mnistsum.data.pairs import build_dataset
 
     splits = build_dataset(mnist, 5000, 1000, 0.2, seed=test_seed)
-    result = training.train(QUICK_SUMNET, training_arrays(splits), epochs=5, batch_size=64, seed=test_seed,
+    result = training.train(QUICK_SUMNET, training_arrays(splits, "sums"), epochs=5, batch_size=64, seed=test_seed,
                       schedule="cosine")
     return result, splits
 
