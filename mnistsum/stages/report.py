@@ -174,6 +174,8 @@ def _grid_section(
         "",
         *extra,
         *_table(["part", "point", "train", "val", "test", "report test", "converged", "overfit"], rows),
+        f"Regime: `{parent.data.tags.get('regime', 'sums')}` (every point fits the given pairs' sum labels).",
+        "",
     ]
 
 
@@ -357,7 +359,10 @@ def run(params: Params, paths: Paths) -> Path:
             ],
             compare_rows,
         ),
-        "The report found the sequential classifier more than four times as accurate as the combined one.",
+        "Regimes: the combined classifier fits the given pairs' sums (`sums`); the sequential one fits each digit "
+        "with its digit label (`digit-labels`, the report's way); the sumnet's points are the learning curve's "
+        "(`sums`, not trained here). The report found the sequential classifier more than four times as accurate "
+        "as the combined one.",
         "",
         "## t-SNE (report section 4)",
         "",
