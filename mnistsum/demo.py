@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
+from mnistsum import tracking
 from mnistsum.errors import InputError
 
 CANVAS = 280  # the drawing canvases' side in pixels: 10x an MNIST digit
@@ -130,6 +132,25 @@ class Answer:
         return text
 
 
+def describe(uri: str) -> str:
+    """Which model a URI names, as a person reads it: `mnistsum v3 (sumnet, sums)` for models:/NAME@ALIAS or
+    models:/NAME/VERSION; the URI itself for anything else (runs:/, a folder)."""
+    if not uri.startswith("models:/"):
+        return uri
+    name, _, ref = uri.removeprefix("models:/").partition("@")
+    client = tracking.configure(read_only=True)
+    try:
+        if ref:
+            version = client.get_model_version_by_alias(name, ref)
+        else:
+            name, _, number = name.partition("/")
+            version = client.get_model_version(name, number)
+    except MlflowException as exc:
+        raise InputError(f"cannot find model {uri!r}: {str(exc).strip().splitlines()[0]}") from None
+    tags = version.tags
+    return f"{version.name} v{version.version} ({tags.get('family', '?')}, {tags.get('regime', '?')})"
+
+
 class Reader:
     """A registered model, pulled through MLflow as users pull it, and what it says about one pair."""
 
@@ -139,7 +160,7 @@ class Reader:
 
         self.uri = uri
         self.model = registry.load_sum_model(uri)
-        self.version = registry.describe(uri)
+        self.version = describe(uri)
 
     def read(self, pair: np.ndarray) -> Answer:
         x = pair[None].astype(np.uint8)

@@ -254,22 +254,3 @@ def load_sum_model(uri: str):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def describe(uri: str) -> str:
-    """Which model a URI names, as a person reads it: `mnistsum v3 (sumnet, sums)` for models:/NAME@ALIAS or
-    models:/NAME/VERSION; the URI itself for anything else (runs:/, a folder)."""
-    if not uri.startswith("models:/"):
-        return uri
-    name, _, ref = uri.removeprefix("models:/").partition("@")
-    client = tracking.configure(read_only=True)
-    try:
-        if ref:
-            version = client.get_model_version_by_alias(name, ref)
-        else:
-            name, _, number = name.partition("/")
-            version = client.get_model_version(name, number)
-    except MlflowException as exc:
-        raise InputError(f"cannot find model {uri!r}: {_first_line(exc)}") from None
-    tags = version.tags
-    return f"{version.name} v{version.version} ({tags.get('family', '?')}, {tags.get('regime', '?')})"
