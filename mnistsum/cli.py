@@ -21,6 +21,7 @@ from mnistsum.errors import InputError, exits_cleanly
 from mnistsum.models.served import SHAPE_TEXT, PixelError, model_input
 from mnistsum.params import load_params
 from mnistsum.tracking.diff import diff_runs, format_diff, resolve_run
+from mnistsum.tracking.pull import pull
 from mnistsum.tracking.registry import load_sum_model
 
 
@@ -101,6 +102,14 @@ def cmd_predict(args: argparse.Namespace) -> None:
             f"{name:<{width}}  sum {int(p.argmax()):2d}  probability {p.max():.3f}  "
             f"digits {int(top.argmax())} ({top.max():.3f}) + {int(bottom.argmax())} ({bottom.max():.3f})"
         )
+
+
+def cmd_pull(args: argparse.Namespace) -> None:
+    folder = pull(args.model, args.folder)
+    print(
+        f"pulled {args.model} into {folder}: load it with mlflow.pyfunc.load_model({str(folder)!r}); "
+        f"it needs only {folder / 'requirements.txt'}"
+    )
 
 
 def cmd_runs_diff(args: argparse.Namespace) -> None:
@@ -237,6 +246,11 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("files", nargs="+", type=Path)
     pr.set_defaults(func=cmd_predict)
 
+    pl = sub.add_parser("pull", help="a registered model's files in a folder, to load where mnistsum is not installed")
+    pl.add_argument("folder", type=Path, help="where the model goes (a new folder, or one a pull filled before)")
+    pl.add_argument("--model", default="models:/mnistsum@champion", help="MLflow model URI")
+    pl.set_defaults(func=cmd_pull)
+
     runs = sub.add_parser("runs", help="inspect MLflow runs").add_subparsers(dest="runs_command", required=True)
     diff = runs.add_parser("diff", help="params, metrics and tags of two runs side by side")
     diff.add_argument("a", help="run id, or run name (with --experiment)")
@@ -285,6 +299,7 @@ def quiet_libraries() -> None:
     """A command-line user wants the answer or one error line, not MLflow's migration or TF's CPU chatter
     (MLflow sets its loggers' levels on import, which happened above)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per pull of a dozen small files
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

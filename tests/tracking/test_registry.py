@@ -166,7 +166,7 @@ except ImportError:
     pass
 import numpy as np, mlflow
 mlflow.set_tracking_uri(sys.argv[1])
-model = mlflow.pyfunc.load_model("models:/mnistsum-mlp@champion")
+model = mlflow.pyfunc.load_model(sys.argv[3])
 x = np.load(sys.argv[2])
 print(" ".join(map(str, model.predict(x))))
 """
@@ -195,27 +195,69 @@ def test_a_version_describes_itself_on_the_registry_page_and_in_its_card(
     assert tracking.configure().get_model_version("mnistsum-mlp", "1").tags["regime"] == "sums"
 
 
-def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_path):
+def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_path, capsys):
+    """Through the registry, and as the README pulls it (`mnistsum pull`, then a process without mnistsum)."""
     _register(tiny_model, 0.5, tiny_splits)
     x = tiny_splits["test"].x[:5]
     np.save(tmp_path / "x.npy", x)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, "-c", BLOCKED, mlflow_store, str(tmp_path / "x.npy")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = tmp_path / "pulled" / "champion"
+    cli_main(["pull", "--model", "models:/mnistsum-mlp@champion", str(folder)])
+    assert f"pulled models:/mnistsum-mlp@champion into {folder}" in capsys.readouterr().out
+    cli_main(["pull", "--model", "models:/mnistsum-mlp@champion", str(folder)])  # a second pull replaces the first
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["champion"]  # no staging folder left behind
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
     expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:5], verbose=0)).argmax(axis=1)
-    assert proc.stdout.split() == [str(v) for v in expected]
-    model_dir = mlflow.artifacts.download_artifacts("models:/mnistsum-mlp@champion", dst_path=str(tmp_path / "m"))
-    reqs = open(os.path.join(model_dir, "requirements.txt")).read()
+    for uri in ("models:/mnistsum-mlp@champion", str(folder)):
+        proc = subprocess.run(
+            [sys.executable, "-c", BLOCKED, mlflow_store, str(tmp_path / "x.npy"), uri],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.split() == [str(v) for v in expected]
+    reqs = (folder / "requirements.txt").read_text()
     assert "tensorflow==" in reqs and "tensorflow-cpu" not in reqs
     assert "mnistsum" not in reqs
-    assert os.path.isfile(os.path.join(model_dir, "input_example.json"))
+    assert (folder / "input_example.json").is_file()
+
+
+def test_pull_refuses_in_one_line_and_leaves_nothing(mlflow_store, tiny_model, tiny_splits, tmp_path):
+    """A folder holding something else, an unknown model, and a folder with no store: one line, exit 2, and
+    neither a half-filled folder nor an empty store is left."""
+    _register(tiny_model, 0.5, tiny_splits)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env_without_store = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    cases = [
+        (["pull", str(taken)], os.environ, tmp_path, f"error: {taken}: not empty and not a pulled model"),
+        (
+            ["pull", "--model", "models:/nope@champion", str(tmp_path / "p")],
+            os.environ,
+            tmp_path,
+            "error: cannot pull 'models:/nope@champion': Registered Model with name=nope not found",
+        ),
+        (
+            ["pull", str(elsewhere / "m")],
+            env_without_store,
+            elsewhere,
+            f"error: no MLflow store at {elsewhere / 'mlruns' / 'mlflow.db'}",
+        ),
+    ]
+    for args, env, cwd, line in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mnistsum.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.startswith(line) and proc.stderr.count("\n") == 1, proc.stderr
+    assert (taken / "notes.txt").read_text() == "mine" and len(list(taken.iterdir())) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".p", "p"))) == []
+    assert list(elsewhere.iterdir()) == []  # no mlruns/ created where no store was asked for
 
 
 def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits, tmp_path):
