@@ -132,7 +132,7 @@ def test_every_path_the_command_names_is_a_dep_or_an_out(name):
     """A stage reads nothing it does not declare: each ${...} path on its command line is one of its outs (or
     inside one) or one of its deps (or inside one)."""
     stage = stages()[name]
-    outs = [*stage.get("outs", []), *(next(iter(m)) if isinstance(m, dict) else m for m in stage.get("metrics", []))]
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in (*stage.get("outs", []), *stage.get("metrics", []))]
     deps = stage["deps"]
 
     def inside(path: str, folders: list[str]) -> bool:

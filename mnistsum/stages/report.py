@@ -3,7 +3,12 @@ the original report gives (those references are quotations of the report, kept h
 
 It reads only what it declares: each stage's summary file records the MLflow run id of the run it made, and
 the report looks those runs up by id, so after a `dvc exp run` it reports the workspace's runs, never the
-newest run of a name."""
+newest run of a name.
+
+It also writes the headline DVC compares (`dvc metrics show`, `dvc metrics diff`, `dvc exp show`): one small file
+per model with the same three keys (regime, val_accuracy, test_accuracy), copied from the stages' own metrics
+files. Those carry more (trial counts, ECE, epochs, the learning curve's points), and as DVC metrics their union of
+keys made a table hundreds of characters wide."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from mlflow.exceptions import MlflowException
 
 from mnistsum import tracking
 from mnistsum.errors import InputError
-from mnistsum.files import read_json, write_text
+from mnistsum.files import read_json, write_json, write_text
 from mnistsum.params import Params
 from mnistsum.stages.report_quotes import (
     CHOSE_ON_TEST,
@@ -61,11 +66,51 @@ FIGURES = [
 ]
 
 
+# The models in the headline: each stage's chosen model, in the order the report gives them. `compare` scores
+# two classifiers (no validation split of their own), so each gets a row of its own with its test accuracy.
+HEADLINE_STAGES = STAGES[:9] + ("logreg", "svm", "forest")
+HEADLINE_KEYS = ("regime", "val_accuracy", "test_accuracy")
+COMPARE_ROWS = {"compare_combined": "combined", "compare_sequential": "sequential"}
+
+
 @dataclass(frozen=True)
 class Paths:
     summaries: dict[str, Path]  # stage -> the summary JSON holding its run_id
     plots: Path  # the stages' figures
     out: Path  # reports/report.md (figures are copied beside it)
+    metrics: dict[str, Path]  # stage -> its DVC metrics file (the headline's source)
+    headline: Path  # the folder of headline files, one per model
+
+
+def headline_rows(metrics: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """The headline of every model: {name: {regime, val_accuracy, test_accuracy}} from the stages' metrics."""
+    missing = [s for s in (*HEADLINE_STAGES, "compare") if s not in metrics]
+    if missing:
+        raise InputError(f"report: no metrics file given for stages {missing}")
+    rows = {}
+    for stage in HEADLINE_STAGES:
+        data = read_json(metrics[stage])
+        absent = [k for k in HEADLINE_KEYS if k not in data]
+        if absent:
+            raise InputError(f"{metrics[stage]}: no {', '.join(absent)} (re-run its stage: dvc repro {stage})")
+        rows[stage] = {k: data[k] for k in HEADLINE_KEYS}
+    compare = read_json(metrics["compare"])
+    for name, model in COMPARE_ROWS.items():
+        key = f"{model}_test_accuracy"
+        if key not in compare or model not in (compare.get("regime") or {}):
+            raise InputError(f"{metrics['compare']}: no {key} or regime.{model} (re-run it: dvc repro compare)")
+        rows[name] = {"regime": compare["regime"][model], "val_accuracy": None, "test_accuracy": compare[key]}
+    return rows
+
+
+def write_headline(folder: Path, rows: dict[str, dict[str, Any]]) -> None:
+    """One file per model (each written whole), and nothing else in the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, row in rows.items():
+        write_json(folder / f"{name}.json", {k: v for k, v in row.items() if v is not None})
+    for stale in folder.glob("*.json"):
+        if stale.stem not in rows:
+            stale.unlink()
 
 
 def read_runs(summaries: dict[str, Path]) -> dict[str, Any]:
@@ -282,6 +327,7 @@ def _count(v: float | None) -> str:
 def run(params: Params, paths: Paths) -> Path:
     out, plots_dir = paths.out, paths.plots
     runs = read_runs(paths.summaries)
+    headline = headline_rows(paths.metrics)
     forest = runs["forest"].data
     tsne_parent = runs["tsne"]
     tsne_rows = [
@@ -381,4 +427,5 @@ def run(params: Params, paths: Paths) -> Path:
             shutil.copy2(src, fig_dir / src.name)
             lines += [f"![{src.stem}](figures/{src.name})", ""]
     write_text(out, "\n".join(lines))
+    write_headline(paths.headline, headline)
     return out
