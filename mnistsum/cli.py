@@ -156,7 +156,8 @@ def _worker_id() -> int:
 
 
 def cmd_exps(args: argparse.Namespace) -> None:
-    print(experiments.table(experiments.columns(experiments.exp_show(str(args.repo))), args.width))
+    shown = experiments.columns(experiments.exp_show(str(args.repo)))
+    print(experiments.table(shown, args.width, experiments.stage_order(str(args.repo))))
 
 
 def cmd_check_params(args: argparse.Namespace) -> None:

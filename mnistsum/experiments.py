@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from mnistsum.errors import InputError
 from mnistsum.tracking import flatten
@@ -25,6 +28,21 @@ def exp_show(repo: str = ".") -> list[dict]:
     if out.returncode != 0:
         raise InputError(f"dvc exp show failed in {repo}: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
     return json.loads(out.stdout)
+
+
+def stage_order(repo: str = ".") -> list[str]:
+    """The stages as dvc.yaml lists them (the pipeline's order), to order the rows by; none if it is unreadable."""
+    try:
+        return list(yaml.safe_load((Path(repo) / "dvc.yaml").read_text())["stages"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return []
+
+
+def _rank(metric: str, order: list[str]) -> int:
+    """A headline row's place: that of the longest stage its model is named after (compare_combined: compare)."""
+    model = metric.rsplit(" ", 1)[0]
+    owners = [s for s in order if model == s or model.startswith(f"{s}_")]
+    return order.index(max(owners, key=len)) if owners else len(order)
 
 
 def columns(shown: list[dict]) -> list[tuple[str, dict]]:
@@ -57,21 +75,24 @@ def _values(data: dict) -> tuple[dict, dict]:
     return params, metrics
 
 
-def table(cols: list[tuple[str, dict]], width: int = 120) -> str:
-    """The params that differ between columns, then every headline accuracy; columns beyond `width` are left
-    out (the oldest experiments first), and the table says how many."""
+def table(cols: list[tuple[str, dict]], width: int = 120, order: list[str] | None = None) -> str:
+    """The params that differ between columns, then every headline accuracy (in the stages' `order`, where
+    given); columns beyond `width` are left out (the oldest experiments first), and the table says how many."""
     if not cols:
         raise InputError("no commit or experiment to show (run dvc exp run -S key=value first)")
     cell = 12
     every = [_values(data) for _, data in cols]
     changed = [k for k in sorted({k for p, _ in every for k in p}) if len({json.dumps(p.get(k)) for p, _ in every}) > 1]
-    label_width = min(MAX_LABEL, max([len("accuracy (val, test)"), *(len(k) + 2 for k in changed)]) + 1)
+    named = [*changed, *(k for _, m in every for k in m)]
+    label_width = min(MAX_LABEL, max([len("accuracy (val, test)"), *(len(k) + 2 for k in named)]) + 1)
     room = max(1, (width - label_width) // (cell + 1))
     keep = [0, *range(max(1, len(cols) - room + 1), len(cols))] if room > 1 else [0]
     shown, left_out = [cols[i] for i in keep], len(cols) - len(keep)
     values = [every[i] for i in keep]
     changed = [k for k in changed if len({json.dumps(p.get(k)) for p, _ in values}) > 1]
     metric_keys = list(dict.fromkeys(k for _, m in values for k in m))
+    if order:
+        metric_keys.sort(key=lambda k: _rank(k, order))  # stable: val before test within a model
 
     def row(label: str, cells: list[Any]) -> str:
         return (
