@@ -139,11 +139,16 @@ def test_pixel_contract_refuses_without_casting():
         np.full((1, 56, 28), np.nan),
         np.zeros((2, 1568), np.uint8),
         np.zeros((2, 56, 27), np.uint8),
+        np.array([], dtype=object),
+        {"other": GOOD},
+        {"pixels": GOOD, "other": GOOD},
     ):
         with pytest.raises(PixelError) as exc:
             model_input(bad)
         assert "\n" not in str(exc.value) and "expected" in str(exc.value)
     assert model_input(GOOD).dtype == np.float32
+    # The served model's named input, as MLflow hands it over.
+    assert np.array_equal(model_input({"pixels": GOOD}), model_input(GOOD))
 
 
 def _register_tiny(splits, seed):

@@ -10,6 +10,9 @@ Input contract (`model_input`), the same for `mnistsum predict`, the pyfunc and 
 - floats in [0, 1] of shape (n, 56, 28) or (n, 1568).
 Anything else is refused with one line that says what was found and what was expected; nothing is cast.
 JSON bodies of the served model arrive as Python numbers: integers are pixels (0-255), floats are [0, 1].
+The served model's one input is named `pixels`, so MLflow hands it over as {"pixels": array}; the name is
+what lets an empty list reach the contract (MLflow reads an unnamed `[]` as an empty list of records and
+refuses it with its own schema message).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 ROWS, COLS = 56, 28
 FLAT = ROWS * COLS
 SHAPE_TEXT = "(n, 56, 28): 56 rows x 28 columns"
+INPUT_NAME = "pixels"
 EXPECTED = f"uint8 pixels {SHAPE_TEXT}, or floats in [0, 1] of shape (n, 56, 28) or (n, {FLAT})"
 
 
@@ -48,16 +52,21 @@ class PixelError(Refusal):
 def model_input(x: Any, source: str = "input") -> np.ndarray:
     """Validate x against the contract and return every network's input: raw pixels as (n, 56, 28) float32 in
     0-255 (the networks scale and reshape inside their graphs)."""
+    if isinstance(x, dict):  # the served model's named input: {"pixels": ...}
+        if set(x) != {INPUT_NAME}:
+            raise PixelError(f"{source}: keys {sorted(map(str, x))}, expected {{'{INPUT_NAME}': pixels}} "
+                             f"or the pixels alone, {EXPECTED}")
+        x = x[INPUT_NAME]
     if hasattr(x, "to_numpy"):  # a pandas DataFrame from a pyfunc caller
         x = x.to_numpy()
     x = np.asarray(x)
     if x.dtype == object:
         x = _from_json_numbers(x, source)
     shape = tuple(x.shape)
+    if x.ndim >= 1 and shape[0] == 0:
+        raise PixelError(f"{source}: no images (shape {shape}); expected at least one, {EXPECTED}")
     if x.ndim not in (2, 3) or (x.ndim == 3 and shape[1:] != (ROWS, COLS)) or (x.ndim == 2 and shape[1] != FLAT):
         raise PixelError(f"{source}: shape {shape}, expected {EXPECTED}")
-    if shape[0] == 0:
-        raise PixelError(f"{source}: no images (shape {shape}); expected at least one, {EXPECTED}")
     if x.dtype == np.uint8:
         if x.ndim != 3:
             raise PixelError(f"{source}: uint8 of shape {shape}; expected uint8 pixels {SHAPE_TEXT} "
@@ -88,6 +97,8 @@ def _from_json_numbers(x: np.ndarray, source: str) -> np.ndarray:
         return ints.astype(np.uint8)
     if kinds <= {int, float}:
         return np.asarray(items, dtype=np.float64).reshape(x.shape)
+    if list in kinds:  # numpy stops at the first level whose rows differ in length
+        raise PixelError(f"{source}: rows of unequal length (shape {x.shape} before them), expected {EXPECTED}")
     names = ", ".join(sorted(k.__name__ for k in kinds - {int, float}))
     raise PixelError(f"{source}: values of type {names}, expected {EXPECTED}")
 

@@ -32,9 +32,11 @@ from mnistsum.tracking.card import model_card
 # The input is declared as objects of any shape on purpose: a uint8 spec makes MLflow's server cast a JSON body
 # to uint8 (300 wraps to 44, 0.5 becomes 0) before the model can refuse it, and would shut out the float form.
 # The contract itself (served.model_input) checks shape, dtype and range; the input example shows the form.
+# The input is named (served.INPUT_NAME) so that MLflow passes even an empty list on to that check; bodies stay
+# {"inputs": [...]} (or {"inputs": {"pixels": [...]}}).
 # The `digits` param (sumnet only) makes predict return both digits with their probabilities beside the sum.
 SIGNATURE = ModelSignature(
-    inputs=Schema([TensorSpec(np.dtype(object), (-1,))]),
+    inputs=Schema([TensorSpec(np.dtype(object), (-1,), name=served.INPUT_NAME)]),
     outputs=Schema([TensorSpec(np.dtype(np.int64), (-1,))]),
     params=ParamSchema([ParamSpec("digits", "boolean", False)]),
 )

@@ -299,6 +299,11 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
             f"http://127.0.0.1:{port}/invocations", data=floats, headers={"Content-Type": "application/json"}
         )
         assert json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"] == expected.tolist()
+        named = json.dumps({"inputs": {"pixels": x.tolist()}}).encode()  # the input's name, spelled out
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=named, headers={"Content-Type": "application/json"}
+        )
+        assert json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"] == expected.tolist()
         # Bad bodies are refused by the model (never cast on the way in): HTTP 400 whose message is the
         # contract's one line, with no stack trace for the client.
         bad_bodies = {
@@ -307,6 +312,8 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
             "values in [-0.5, 0.5], expected floats in [0, 1]": np.full((1, 56, 28), 0.5).tolist()
             + [np.full((56, 28), -0.5).tolist()],
             "values of type str, expected uint8 pixels": [["a"] * 28] * 56,
+            "no images (shape (0,)); expected at least one": [],
+            "rows of unequal length (shape (2,) before them), expected uint8": [[1, 2], [3]],
         }
         for expected_line, inputs in bad_bodies.items():
             req = urllib.request.Request(
