@@ -18,6 +18,7 @@ from mnistsum.tracking import flatten
 
 HEADLINE = ("val_accuracy", "test_accuracy")
 MAX_LABEL = 40  # longer param names are cut
+CELL = 12  # characters per column
 
 
 def exp_show(repo: str = ".") -> list[dict]:
@@ -50,7 +51,7 @@ def columns(shown: list[dict]) -> list[tuple[str, dict]]:
     cols: list[tuple[str, dict]] = []
     workspace = next((e for e in shown if e["rev"] == "workspace"), None)
     for base in (e for e in shown if e["rev"] != "workspace"):
-        cols.append((f"{base.get('name') or base['rev'][:7]}@{base['rev'][:7]}", base["data"] or {}))
+        cols.append((reference_label(base.get("name"), base["rev"]), base["data"] or {}))
         for exp in reversed(base.get("experiments") or []):
             rev = exp["revs"][0]
             cols.append((exp.get("name") or rev.get("name") or rev["rev"][:7], rev.get("data") or {}))
@@ -59,6 +60,15 @@ def columns(shown: list[dict]) -> list[tuple[str, dict]]:
     if workspace is not None and cols and all(_values(workspace["data"] or {}) != _values(d) for _, d in cols):
         cols.insert(1, ("workspace", workspace["data"] or {}))
     return cols
+
+
+def reference_label(name: str | None, rev: str, cell: int = CELL) -> str:
+    """The reference column's heading: `branch@sha` where it fits a cell, else the branch, else the short sha
+    (a detached HEAD has no branch; DVC then names the commit by its own sha)."""
+    sha = rev[:7]
+    if not name or rev.startswith(name):
+        return sha
+    return f"{name}@{sha}" if len(name) + 8 <= cell else name
 
 
 def _values(data: dict) -> tuple[dict, dict]:
@@ -80,7 +90,7 @@ def table(cols: list[tuple[str, dict]], width: int = 120, order: list[str] | Non
     given); columns beyond `width` are left out (the oldest experiments first), and the table says how many."""
     if not cols:
         raise InputError("no commit or experiment to show (run dvc exp run -S key=value first)")
-    cell = 12
+    cell = CELL
     every = [_values(data) for _, data in cols]
     changed = [k for k in sorted({k for p, _ in every for k in p}) if len({json.dumps(p.get(k)) for p, _ in every}) > 1]
     named = [*changed, *(k for _, m in every for k in m)]

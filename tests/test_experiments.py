@@ -1,6 +1,6 @@
 """`mnistsum exps`'s table, from the JSON `dvc exp show` gives (the end-to-end run is in test_pipeline.py)."""
 
-from mnistsum.experiments import columns, table
+from mnistsum.experiments import columns, reference_label, table
 
 
 def _rev(rev: str, params: dict, headline: dict, name: str | None = None) -> dict:
@@ -30,3 +30,15 @@ def test_rows_follow_the_pipeline_and_no_label_is_cut():
     ], lines
     assert any(line.split()[-1] == "0.3700*" for line in lines if "forest test" in line), lines
     assert max(len(line) for line in lines) <= 120
+
+
+def test_reference_column_names_branch_and_commit_without_repeating_the_sha():
+    sha = "fe81613" + "0" * 33
+    assert reference_label("main", sha) == "main@fe81613"
+    # A detached HEAD: DVC names the commit by its sha (or not at all); the heading is that sha, once.
+    assert reference_label("fe81613", sha) == "fe81613"
+    assert reference_label(None, sha) == "fe81613"
+    # A branch too long for branch@sha keeps the branch, cut to the cell by the table.
+    assert reference_label("issue-24-families", sha) == "issue-24-families"
+    lines = table(columns([_rev(sha, {}, {"forest": {"test_accuracy": 0.3}}, "fe81613")])).splitlines()
+    assert lines[0].split() == ["fe81613"], lines
