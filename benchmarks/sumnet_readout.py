@@ -70,14 +70,24 @@ def shifted(digits: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def score(encoder: keras.Model, pairs: Pairs, shifts: list[tuple[int, int]]) -> tuple[float, float]:
-    """Sum accuracy (argmax of the convolution of the two digit distributions) and digit accuracy."""
-    digits, n = sumnet.digits_of(pairs.x), len(pairs)
-    p = np.mean([predict(encoder, shifted(digits, dy, dx)) for dy, dx in shifts], axis=0)
+def sum_and_digit_accuracy(p: np.ndarray, pairs: Pairs) -> tuple[float, float]:
+    """From (2n, 10) digit probabilities (top halves, then bottom halves): sum accuracy (argmax of the
+    convolution of the two digit distributions) and digit accuracy."""
+    n = len(pairs)
     top, bottom = p[:n], p[n:]
     sums = keras.ops.convert_to_numpy(served.sum_distribution(top, bottom)).argmax(1)
     digit = ((top.argmax(1) == pairs.top_label).sum() + (bottom.argmax(1) == pairs.bottom_label).sum()) / (2 * n)
     return float((sums == pairs.y).mean()), float(digit)
+
+
+def digit_probabilities(encoder: keras.Model, pairs: Pairs, shifts: list[tuple[int, int]]) -> np.ndarray:
+    """(2n, 10): every half's digit probabilities, averaged over the shifted copies."""
+    digits = sumnet.digits_of(pairs.x)
+    return np.mean([predict(encoder, shifted(digits, dy, dx)) for dy, dx in shifts], axis=0)
+
+
+def score(encoder: keras.Model, pairs: Pairs, shifts: list[tuple[int, int]]) -> tuple[float, float]:
+    return sum_and_digit_accuracy(digit_probabilities(encoder, pairs, shifts), pairs)
 
 
 def main() -> None:
