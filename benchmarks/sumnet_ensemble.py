@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 from mnist_addition import protocol_split
-from sumnet_readout import digit_probabilities, sum_and_digit_accuracy
+from sumnet_readout import digit_probabilities, one_seed_arguments, sum_and_digit_accuracy
 
 from mnistsum import training
 from mnistsum.models import sumnet
@@ -26,13 +25,11 @@ from mnistsum.params import load_params
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = one_seed_arguments(
+        argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    )
     parser.add_argument("--members", type=int, default=2)
     parser.add_argument("--epochs", type=int, help="each member's epochs (default: the sumnet section's max_epochs)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--val-pairs", type=int, default=3000)
-    parser.add_argument("--out", type=Path, help="write every row as JSON here too")
     args = parser.parse_args()
     params = load_params(args.params)
     section = params.sumnet

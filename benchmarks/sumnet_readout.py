@@ -90,13 +90,19 @@ def score(encoder: keras.Model, pairs: Pairs, shifts: list[tuple[int, int]]) -> 
     return sum_and_digit_accuracy(digit_probabilities(encoder, pairs, shifts), pairs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def one_seed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every one-protocol-seed sumnet probe takes."""
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--val-pairs", type=int, default=3000)
     parser.add_argument("--out", type=Path, help="write every row as JSON here too")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = one_seed_arguments(
+        argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ).parse_args()
     params = load_params(args.params)
     section = params.sumnet
     pairs = protocol_split(args.seed, args.val_pairs)
