@@ -1,5 +1,5 @@
 """Why a `digits` point costs more than its `sums` twin: one family's training steps fed four ways, each in its
-own process (run the script once per way), median seconds per step after the first 10.
+own process (run the script once per way), median milliseconds per step after the first 10.
 
   numpy      model.fit on arrays (how the `sums` regime trains)
   fresh      model.fit on training.FreshPairs (how the `digits` regime trains: Keras wraps a PyDataset in
@@ -21,7 +21,7 @@ import tensorflow as tf
 from mnistsum import models
 from mnistsum.data.splits import load_data
 from mnistsum.params import load_params
-from mnistsum.training import FreshPairs
+from mnistsum.training import FreshPairs, seed_everything
 
 
 class StepTimes(keras.callbacks.Callback):
@@ -47,8 +47,7 @@ def main() -> None:
     params = load_params(args.params)
     batch, seed = params.base.batch_size, params.base.seed
     spec = getattr(params, args.family).model
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    seed_everything(seed)  # as every stage trains
     train = load_data(args.data, 1.0, seed).pairs["train"].head(args.steps * batch)
     x, y = train.x, train.y.astype(np.int64)
     model = models.build(spec)
@@ -60,8 +59,10 @@ def main() -> None:
     else:
         if args.way == "generator":
             signature = (tf.TensorSpec((None, *x.shape[1:]), tf.uint8), tf.TensorSpec((None,), tf.int64))
-            batches = ((x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch))
-            ds = tf.data.Dataset.from_generator(lambda: batches, output_signature=signature)
+            ds = tf.data.Dataset.from_generator(
+                lambda: ((x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch)),
+                output_signature=signature,
+            )
         else:
             ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
         model.fit(ds.prefetch(2), epochs=1, verbose=0, callbacks=[times])
