@@ -1,10 +1,11 @@
-"""Why a `digits` point costs more than its `sums` twin: one family's training steps fed four ways, each in its
-own process (run the script once per way), median milliseconds per step after the first 10.
+"""What feeding the `digits` regime costs: one family's training steps fed four ways, each in its own process
+(run the script once per way), median milliseconds per step after the first 10.
 
   numpy      model.fit on arrays (how the `sums` regime trains)
-  fresh      model.fit on training.FreshPairs (how the `digits` regime trains: Keras wraps a PyDataset in
-             tf.data.Dataset.from_generator)
-  generator  the same arrays' batches through tf.data.Dataset.from_generator
+  fresh      model.fit on training.FreshPairs.dataset (how the `digits` regime trains: fresh pairs gathered
+             inside tf.data)
+  generator  the same arrays' batches through tf.data.Dataset.from_generator (how Keras fed a PyDataset, the
+             way `digits` trained until 2026-12)
   sliced     the same batches through tf.data.Dataset.from_tensor_slices
 
   for w in numpy fresh generator sliced; do .venv/bin/python benchmarks/digits_feed.py $w --family sumnet; done
@@ -55,7 +56,8 @@ def main() -> None:
     if args.way == "numpy":
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[times], shuffle=True)
     elif args.way == "fresh":
-        model.fit(FreshPairs(train, batch, seed), epochs=1, verbose=0, callbacks=[times])
+        fresh = FreshPairs(train, batch, seed)
+        model.fit(fresh.dataset(1), steps_per_epoch=len(fresh), epochs=1, verbose=0, callbacks=[times])
     else:
         if args.way == "generator":
             signature = (tf.TensorSpec((None, *x.shape[1:]), tf.uint8), tf.TensorSpec((None,), tf.int64))

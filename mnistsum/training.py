@@ -16,6 +16,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import math  # noqa: E402
+import random  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -72,32 +73,63 @@ def training_arrays(pairs: dict[str, Pairs], regime: Regime) -> Arrays:
     return make(pairs["train"], pairs["val"], pairs["test"])
 
 
-class FreshPairs(keras.utils.PyDataset):
+class FreshPairs:
     """Training pairs drawn anew each epoch from the training pairs' own digit images.
 
     The digit images (and their labels) are exactly those of the training pairs, so validation and test
     stay as clean as before; only the combinations are new. One epoch is as many pairs as the file holds,
-    so an epoch costs the same, but the network rarely sees the same combination twice."""
+    so an epoch costs the same, but the network rarely sees the same combination twice.
+
+    Every epoch's combinations and batch order are drawn before training and gathered inside tf.data, so no
+    Python generator feeds the steps: Keras runs a PyDataset through tf.data.Dataset.from_generator, which
+    nearly doubled a conv step (benchmarks/digits_feed.py). The draws are those of the PyDataset this class
+    was until 2026-12, in the same order, so every result trained before stands."""
 
     def __init__(self, pairs: Pairs, batch_size: int, seed: int):
-        super().__init__()
         self.images, labels = pairs.unique_digits()
         self.labels = labels.astype(np.int64)
         self.n, self.batch_size = len(pairs), batch_size
         self.rng = np.random.default_rng(seed)
-        self.on_epoch_end()
+        # The PyDataset drew once more than it trained on (Keras reset it before the first epoch); skipping
+        # that draw keeps each seed's pairs what they were.
+        self.draw()
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        part = slice(i * self.batch_size, (i + 1) * self.batch_size)
-        return self.x[part], self.y[part]
-
-    def on_epoch_end(self) -> None:
+    def draw(self) -> tuple[np.ndarray, np.ndarray]:
+        """One epoch's combinations: the indices of each pair's top and bottom digit."""
         top, bottom = self.rng.integers(0, len(self.images), size=(2, self.n))
-        self.x = np.concatenate([self.images[top], self.images[bottom]], axis=1)
-        self.y = self.labels[top] + self.labels[bottom]
+        return top, bottom
+
+    def pairs(self, top: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw (n, 56, 28) pixels and sum labels of the combinations drawn."""
+        return np.concatenate([self.images[top], self.images[bottom]], axis=1), self.labels[top] + self.labels[bottom]
+
+    def dataset(self, epochs: int) -> tf.data.Dataset:
+        """`epochs` epochs of batches, one after another: fit it with steps_per_epoch=len(self), so that Keras
+        keeps one iterator over all of them."""
+        steps, size = len(self), self.batch_size
+        draws = [self.draw() for _ in range(epochs)]
+        tops = tf.constant(np.stack([top for top, _ in draws]), tf.int64)
+        bottoms = tf.constant(np.stack([bottom for _, bottom in draws]), tf.int64)
+        orders = []
+        for _ in range(epochs):
+            # Keras shuffled a PyDataset's batches with Python's `random` (seeded by seed_everything) at the
+            # start of each epoch; the same calls in the same order give the same batches.
+            order = list(range(steps))
+            random.shuffle(order)
+            orders.append(order)
+        images, labels = tf.constant(self.images), tf.constant(self.labels)
+
+        def batch(epoch: tf.Tensor, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            top = tops[epoch, step * size : (step + 1) * size]
+            bottom = bottoms[epoch, step * size : (step + 1) * size]
+            x = tf.concat([tf.gather(images, top), tf.gather(images, bottom)], axis=1)
+            return x, tf.gather(labels, top) + tf.gather(labels, bottom)
+
+        index = (np.repeat(np.arange(epochs), steps), np.concatenate(orders))
+        return tf.data.Dataset.from_tensor_slices(index).map(batch).prefetch(tf.data.AUTOTUNE)
 
 
 def code_digest(family: str) -> str:
@@ -238,8 +270,11 @@ def train(
     if regime == "digits":
         if data.train_pairs is None:
             raise ValueError("the digits regime needs the training pairs' digits (Arrays.from_pairs)")
+        fresh = FreshPairs(data.train_pairs, batch_size, seed)
         model.fit(
-            FreshPairs(data.train_pairs, batch_size, seed),
+            fresh.dataset(epochs),
+            steps_per_epoch=len(fresh),
+            shuffle=False,  # the dataset's batches are already in their shuffled order
             validation_data=(data.x_val, data.y_val),
             epochs=epochs,
             callbacks=cbs,

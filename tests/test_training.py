@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import pytest
 import recording_family
@@ -17,20 +19,39 @@ def test_same_seed_same_weights(tiny_splits, test_seed):
 
 def test_fresh_pairs_reuse_only_training_digits(tiny_splits):
     train = tiny_splits["train"]
-    fresh = FreshPairs(train, batch_size=100, seed=0)
-    first_x, first_y = fresh.x.copy(), fresh.y.copy()
-    fresh.on_epoch_end()
-    assert len(fresh) == 8 and fresh.x.shape == (800, 56, 28) and not np.array_equal(first_x, fresh.x)
+    fresh = FreshPairs(train, batch_size=300, seed=0)
+    batches = [(x.numpy(), y.numpy()) for x, y in fresh.dataset(epochs=2)]
+    assert len(fresh) == 3 and [len(y) for _, y in batches].count(200) == 2  # 800 pairs: 300, 300, 200 an epoch
+    epochs = [np.concatenate([x for x, _ in batches[i : i + 3]]) for i in (0, 3)]
+    labels = [np.concatenate([y for _, y in batches[i : i + 3]]) for i in (0, 3)]
+    assert all(x.shape == (800, 56, 28) for x in epochs) and not np.array_equal(*epochs)
     known = {
         img.tobytes(): lab
         for img, lab in zip(np.concatenate(train.digits()), np.concatenate([train.top_label, train.bottom_label]))
     }
-    assert fresh.x.dtype == np.uint8  # raw pixels: every family scales inside its graph
-    halves = fresh.x.reshape(-1, 2, 28, 28)
-    pixels = halves
-    for (top, bottom), y in zip(pixels[:50], fresh.y[:50]):
-        assert known[top.tobytes()] + known[bottom.tobytes()] == y
-    assert first_y.max() <= 18
+    assert epochs[0].dtype == np.uint8  # raw pixels: every family scales inside its graph
+    for x, y in zip(epochs, labels):
+        for (top, bottom), label in zip(x.reshape(-1, 2, 28, 28), y):
+            assert known[top.tobytes()] + known[bottom.tobytes()] == label
+
+
+def test_fresh_pairs_feed_each_epoch_its_own_draw_in_a_shuffled_batch_order(tiny_splits):
+    """The tf.data feed trains on exactly the pairs `draw` gives, one draw per epoch, its batches in the order
+    Python's `random` shuffles them (as Keras shuffled the PyDataset this feed replaced, so old runs stand)."""
+    random.seed(3)
+    fresh = FreshPairs(tiny_splits["train"], batch_size=300, seed=5)
+    batches = [(x.numpy(), y.numpy()) for x, y in fresh.dataset(epochs=2)]
+    replay = FreshPairs(tiny_splits["train"], batch_size=300, seed=5)
+    draws = [replay.pairs(*replay.draw()) for _ in range(2)]
+    random.seed(3)
+    orders = [list(range(3)) for _ in range(2)]
+    for order in orders:
+        random.shuffle(order)
+    for epoch, ((x, y), order) in enumerate(zip(draws, orders)):
+        for step, (bx, by) in zip(order, batches[3 * epoch : 3 * epoch + 3]):
+            assert np.array_equal(bx, x[300 * step : 300 * step + 300])
+            assert np.array_equal(by, y[300 * step : 300 * step + 300])
+    assert orders[0] != [0, 1, 2] or orders[1] != [0, 1, 2]  # the check above would not see an unshuffled feed
 
 
 @pytest.fixture
