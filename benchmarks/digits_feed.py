@@ -5,7 +5,7 @@
   fresh      model.fit on training.FreshPairs.dataset (how the `digits` regime trains: fresh pairs gathered
              inside tf.data)
   generator  the same arrays' batches through tf.data.Dataset.from_generator (how Keras fed a PyDataset, the
-             way `digits` trained until 2026-12)
+             way `digits` trained before 025b3a4)
   sliced     the same batches through tf.data.Dataset.from_tensor_slices
 
   for w in numpy fresh generator sliced; do .venv/bin/python benchmarks/digits_feed.py $w --family sumnet; done
@@ -57,7 +57,7 @@ def main() -> None:
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[times], shuffle=True)
     elif args.way == "fresh":
         fresh = FreshPairs(train, batch, seed)
-        model.fit(fresh.dataset(1), steps_per_epoch=len(fresh), epochs=1, verbose=0, callbacks=[times])
+        model.fit(fresh.dataset(1), steps_per_epoch=len(fresh), epochs=1, verbose=0, callbacks=[times], shuffle=False)
     else:
         if args.way == "generator":
             signature = (tf.TensorSpec((None, *x.shape[1:]), tf.uint8), tf.TensorSpec((None,), tf.int64))

@@ -83,7 +83,7 @@ class FreshPairs:
     Every epoch's combinations and batch order are drawn before training and gathered inside tf.data, so no
     Python generator feeds the steps: Keras runs a PyDataset through tf.data.Dataset.from_generator, which
     nearly doubled a conv step (benchmarks/digits_feed.py). The draws are those of the PyDataset this class
-    was until 2026-12, in the same order, so every result trained before stands."""
+    replaced in 025b3a4, in the same order, so every result trained before stands."""
 
     def __init__(self, pairs: Pairs, batch_size: int, seed: int):
         self.images, labels = pairs.unique_digits()
