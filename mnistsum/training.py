@@ -102,17 +102,11 @@ class FreshPairs:
         top, bottom = self.rng.integers(0, len(self.images), size=(2, self.n))
         return top, bottom
 
-    def pairs(self, top: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw (n, 56, 28) pixels and sum labels of the combinations drawn."""
-        return np.concatenate([self.images[top], self.images[bottom]], axis=1), self.labels[top] + self.labels[bottom]
-
     def dataset(self, epochs: int) -> tf.data.Dataset:
         """`epochs` epochs of batches, one after another: fit it with steps_per_epoch=len(self), so that Keras
         keeps one iterator over all of them."""
         steps, size = len(self), self.batch_size
-        draws = [self.draw() for _ in range(epochs)]
-        tops = tf.constant(np.stack([top for top, _ in draws]), tf.int64)
-        bottoms = tf.constant(np.stack([bottom for _, bottom in draws]), tf.int64)
+        tops, bottoms = tf.unstack(tf.constant(np.stack([self.draw() for _ in range(epochs)], axis=1), tf.int64))
         orders = []
         for _ in range(epochs):
             # Keras shuffled a PyDataset's batches with Python's `random` (seeded by seed_everything) at the

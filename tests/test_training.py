@@ -42,7 +42,14 @@ def test_fresh_pairs_feed_each_epoch_its_own_draw_in_a_shuffled_batch_order(tiny
     fresh = FreshPairs(tiny_splits["train"], batch_size=300, seed=5)
     batches = [(x.numpy(), y.numpy()) for x, y in fresh.dataset(epochs=2)]
     replay = FreshPairs(tiny_splits["train"], batch_size=300, seed=5)
-    draws = [replay.pairs(*replay.draw()) for _ in range(2)]
+    # Each epoch's pairs as `draw` defines them, gathered in numpy: the reference the tf.data feed must match.
+    draws = [
+        (
+            np.concatenate([replay.images[top], replay.images[bottom]], axis=1),
+            replay.labels[top] + replay.labels[bottom],
+        )
+        for top, bottom in (replay.draw() for _ in range(2))
+    ]
     random.seed(3)
     orders = [list(range(3)) for _ in range(2)]
     for order in orders:
