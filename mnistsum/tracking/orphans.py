@@ -14,10 +14,26 @@ from mlflow.tracking import MlflowClient
 PROCESS_TAG = "mnistsum.process"
 
 
+def _seconds_since_boot(pid: int) -> float:
+    """When process `pid` started, in seconds after this machine booted.
+
+    psutil's create_time() is the boot time plus the kernel's tick count, and it documents the boot time as
+    moving with NTP and clock steps: a start time kept in wall-clock seconds stops matching its own live
+    process hours later, so a live worker's trial would be retried and its run closed as KILLED. The tick
+    count never moves; the boot time is read on both sides of create_time() so that a step between the two
+    reads is seen and the reading repeated."""
+    for _ in range(3):
+        boot = psutil.boot_time()
+        started = psutil.Process(pid).create_time()
+        if psutil.boot_time() == boot:
+            break
+    return started - boot
+
+
 @functools.cache
 def this_process() -> str:
-    """host:pid:start-time of this process; the start time tells a reused pid from the original."""
-    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.3f}"
+    """host:pid:start of this process (seconds after boot); the start tells a reused pid from the original."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_seconds_since_boot(os.getpid()):.3f}"
 
 
 def process_alive(owner: str) -> bool | None:
@@ -26,7 +42,7 @@ def process_alive(owner: str) -> bool | None:
         host, pid, started = owner.rsplit(":", 2)
         if host != socket.gethostname():
             return None
-        return abs(psutil.Process(int(pid)).create_time() - float(started)) < 0.01
+        return abs(_seconds_since_boot(int(pid)) - float(started)) < 0.01
     except (ValueError, psutil.Error):
         return False
 
