@@ -97,13 +97,8 @@ def test_new_batch_size_trains_new_trials(mlflow_store, tiny_params, tiny_data_d
     assert again["study_name"] == first["study_name"]  # same inputs: nothing new to train
     bigger = params.model_copy(update={"base": params.base.model_copy(update={"batch_size": 64})})
     second = run_study("study1", bigger, tiny_data_dir, None, storage, out, tmp_path / "plots")
-    assert second["study_name"] != first["study_name"]
-    new_parent = MlflowClient(mlflow_store).search_runs(
-        [tracking.experiment_id("nn")],
-        filter_string="attributes.run_name = 'study1'",
-        order_by=["attributes.start_time DESC"],
-    )[0]
-    kids = tracking.child_runs(new_parent.info.run_id)
+    assert second["study_name"] != first["study_name"] and second["run_id"] != first["run_id"]
+    kids = tracking.child_runs(second["run_id"])
     assert len(kids) == 1 and kids[0].data.params["config.units"]  # one trial trained for the new study
     assert len(MlflowClient(mlflow_store).get_metric_history(kids[0].info.run_id, "loss")) == 1
 
