@@ -18,8 +18,8 @@ def _seconds_since_boot(pid: int) -> float:
     """When process `pid` started, in seconds after this machine booted.
 
     psutil's create_time() is the boot time plus the kernel's tick count, and it documents the boot time as
-    moving with NTP and clock steps: a start time kept in wall-clock seconds stops matching its own live
-    process hours later, so a live worker's trial would be retried and its run closed as KILLED. The tick
+    moving with NTP and clock steps: after such a step a start time kept in wall-clock seconds no longer matches
+    its own live process, so a live worker's trial would be retried and its run closed as KILLED. The tick
     count never moves; the boot time is read on both sides of create_time() so that a step between the two
     reads is seen and the reading repeated."""
     for _ in range(3):
