@@ -28,7 +28,7 @@ from mnistsum import training
 from mnistsum.data.pairs import Pairs
 from mnistsum.models import served, sumnet
 from mnistsum.models.parts import predict
-from mnistsum.params import load_params
+from mnistsum.params import Params, load_params
 
 SHIFTS = {
     "none": [(0, 0)],
@@ -99,28 +99,36 @@ def one_seed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
-def main() -> None:
-    args = one_seed_arguments(
-        argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ).parse_args()
-    params = load_params(args.params)
+def one_seed_inputs(description: str) -> tuple[argparse.Namespace, Params, dict[str, Pairs]]:
+    """A one-seed probe's parsed options, its params and the protocol seed's pairs."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = one_seed_arguments(parser).parse_args()
+    return args, load_params(args.params), protocol_split(args.seed, args.val_pairs)
+
+
+def train_one_seed(params: Params, pairs: dict[str, Pairs], seed: int, callbacks=()) -> training.TrainResult:
+    """The sumnet section's recipe on one protocol seed's pairs, sum labels only, as mnist_addition.py trains it."""
     section = params.sumnet
-    pairs = protocol_split(args.seed, args.val_pairs)
-    averages = WeightAverages((0.99, 0.998))
-    t0 = time.perf_counter()
-    result = training.train(
+    return training.train(
         section.model,
         training.training_arrays(pairs, "sums"),
         section.max_epochs,
         params.base.batch_size,
-        args.seed,
-        label=f"sumnet seed {args.seed}",
+        seed,
+        label=f"sumnet seed {seed}",
         patience=section.patience,
         schedule=section.schedule,
         regime="sums",
         track_test=False,
-        callbacks=[averages],
+        callbacks=list(callbacks),
     )
+
+
+def main() -> None:
+    args, params, pairs = one_seed_inputs(__doc__)
+    averages = WeightAverages((0.99, 0.998))
+    t0 = time.perf_counter()
+    result = train_one_seed(params, pairs, args.seed, callbacks=[averages])
     minutes = (time.perf_counter() - t0) / 60
     model, encoder = result.model, result.model.get_layer(sumnet.ENCODER)
     trained = [np.asarray(v) for v in model.trainable_weights]
