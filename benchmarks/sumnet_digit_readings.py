@@ -26,13 +26,13 @@ def main() -> None:
     labels = np.concatenate([test.top_label, test.bottom_label]).astype(int)
     readings = confusion(labels, probabilities.argmax(1), 10)
     mean_probabilities = np.stack([probabilities[labels == d].mean(0) for d in range(10)])
-    digit_accuracy = float((probabilities.argmax(1) == labels).mean())
+    digit_accuracy = float(np.trace(readings) / readings.sum())
     print(
         f"seed {args.seed}: val sum {result.val_accuracy:.4f}, test sum {result.test_accuracy:.4f}, "
         f"test digits {digit_accuracy:.4f} ({result.epochs_run} epochs)"
     )
     print("argmax readings (rows: the true digit, columns: read as)")
-    print(np.array2string(np.asarray(readings), max_line_width=120))
+    print(np.array2string(readings, max_line_width=120))
     print("mean probability of each digit (rows: the true digit)")
     for d, row in enumerate(mean_probabilities):
         print(d, " ".join(f"{v:.2f}" for v in row))
@@ -44,7 +44,7 @@ def main() -> None:
                 "val_accuracy": result.val_accuracy,
                 "test_accuracy": result.test_accuracy,
                 "test_digit_accuracy": digit_accuracy,
-                "readings": np.asarray(readings).tolist(),
+                "readings": readings.tolist(),
                 "mean_probabilities": mean_probabilities.round(4).tolist(),
             },
         )
