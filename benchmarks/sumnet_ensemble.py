@@ -17,9 +17,8 @@ import time
 
 import numpy as np
 from mnist_addition import protocol_split
-from sumnet_readout import digit_probabilities, one_seed_arguments, sum_and_digit_accuracy
+from sumnet_readout import digit_probabilities, one_seed_arguments, sum_and_digit_accuracy, train_one_seed
 
-from mnistsum import training
 from mnistsum.models import sumnet
 from mnistsum.params import load_params
 
@@ -32,24 +31,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="each member's epochs (default: the sumnet section's max_epochs)")
     args = parser.parse_args()
     params = load_params(args.params)
-    section = params.sumnet
-    epochs = args.epochs or section.max_epochs
+    epochs = args.epochs or params.sumnet.max_epochs
     pairs = protocol_split(args.seed, args.val_pairs)
     probabilities: dict[str, list[np.ndarray]] = {"val": [], "test": []}
     rows = []
     for k in range(args.members):
         t0 = time.perf_counter()
-        result = training.train(
-            section.model,
-            training.training_arrays(pairs, "sums"),
-            epochs,
-            params.base.batch_size,
-            args.seed + 1000 * k,
-            label=f"sumnet seed {args.seed} member {k}",
-            patience=section.patience,
-            schedule=section.schedule,
-            regime="sums",
-            track_test=False,
+        result = train_one_seed(
+            params, pairs, args.seed + 1000 * k, epochs=epochs, label=f"sumnet seed {args.seed} member {k}"
         )
         minutes = (time.perf_counter() - t0) / 60
         encoder = result.model.get_layer(sumnet.ENCODER)

@@ -106,16 +106,19 @@ def one_seed_inputs(description: str) -> tuple[argparse.Namespace, Params, dict[
     return args, load_params(args.params), protocol_split(args.seed, args.val_pairs)
 
 
-def train_one_seed(params: Params, pairs: dict[str, Pairs], seed: int, callbacks=()) -> training.TrainResult:
-    """The sumnet section's recipe on one protocol seed's pairs, sum labels only, as mnist_addition.py trains it."""
+def train_one_seed(
+    params: Params, pairs: dict[str, Pairs], seed: int, callbacks=(), epochs: int | None = None, label: str = ""
+) -> training.TrainResult:
+    """The sumnet section's recipe on one protocol seed's pairs, sum labels only, as mnist_addition.py trains it
+    (with `seed` as the training seed; epochs, when given, replace the section's max_epochs)."""
     section = params.sumnet
     return training.train(
         section.model,
         training.training_arrays(pairs, "sums"),
-        section.max_epochs,
+        epochs or section.max_epochs,
         params.base.batch_size,
         seed,
-        label=f"sumnet seed {seed}",
+        label=label or f"sumnet seed {seed}",
         patience=section.patience,
         schedule=section.schedule,
         regime="sums",
