@@ -18,12 +18,10 @@ import time
 
 import keras
 import tensorflow as tf
-from mnist_addition import protocol_split
-from sumnet_readout import one_seed_arguments, score, train_one_seed
+from sumnet_readout import one_seed_inputs, scored, train_one_seed
 
 from mnistsum import files
 from mnistsum.models import parts, sumnet
-from mnistsum.params import load_params
 
 
 class ElasticWarp(keras.layers.Layer):
@@ -63,14 +61,11 @@ class ElasticWarp(keras.layers.Layer):
 
 
 def main() -> None:
-    parser = one_seed_arguments(
-        argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    )
-    parser.add_argument("--magnitude", type=float, default=1.5, help="the lattice displacements' std, in pixels")
-    parser.add_argument("--grid", type=int, default=4, help="lattice points a side")
-    args = parser.parse_args()
-    params = load_params(args.params)
-    pairs = protocol_split(args.seed, args.val_pairs)
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--magnitude", type=float, default=1.5, help="the lattice displacements' std, in pixels")
+        parser.add_argument("--grid", type=int, default=4, help="lattice points a side")
+
+    args, params, pairs = one_seed_inputs(__doc__, add_arguments)
     trunk = parts.conv_trunk
 
     def warped_trunk(h, spec, prefix=""):
@@ -81,9 +76,9 @@ def main() -> None:
     result = train_one_seed(params, pairs, args.seed)
     minutes = (time.perf_counter() - t0) / 60
     encoder = result.model.get_layer(sumnet.ENCODER)
-    row = dict(magnitude=args.magnitude, grid=args.grid, epochs_run=result.epochs_run, minutes=minutes)
-    row.update(zip(("val_sum", "val_digit"), score(encoder, pairs["val"], [(0, 0)]), strict=True))
-    row.update(zip(("test_sum", "test_digit"), score(encoder, pairs["test"], [(0, 0)]), strict=True))
+    row = scored(
+        dict(magnitude=args.magnitude, grid=args.grid, epochs_run=result.epochs_run, minutes=minutes), encoder, pairs
+    )
     print(
         f"seed {args.seed} elastic {args.magnitude} px, grid {args.grid}: val sum {row['val_sum']:.4f} digits "
         f"{row['val_digit']:.4f} | test sum {row['test_sum']:.4f} digits {row['test_digit']:.4f} | {minutes:.1f} min"

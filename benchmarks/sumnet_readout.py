@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -80,6 +81,13 @@ def sum_and_digit_accuracy(p: np.ndarray, pairs: Pairs) -> tuple[float, float]:
     return float((sums == pairs.y).mean()), float(digit)
 
 
+def scored(row: dict, encoder: keras.Model, pairs: dict[str, Pairs]) -> dict:
+    """The row with the encoder's validation and test sum and digit accuracy (no shifts) added."""
+    row.update(zip(("val_sum", "val_digit"), score(encoder, pairs["val"], [(0, 0)]), strict=True))
+    row.update(zip(("test_sum", "test_digit"), score(encoder, pairs["test"], [(0, 0)]), strict=True))
+    return row
+
+
 def digit_probabilities(encoder: keras.Model, pairs: Pairs, shifts: list[tuple[int, int]]) -> np.ndarray:
     """(2n, 10): every half's digit probabilities, averaged over the shifted copies."""
     digits = sumnet.digits_of(pairs.x)
@@ -99,10 +107,16 @@ def one_seed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
-def one_seed_inputs(description: str) -> tuple[argparse.Namespace, Params, dict[str, Pairs]]:
-    """A one-seed probe's parsed options, its params and the protocol seed's pairs."""
+def one_seed_inputs(
+    description: str, add_arguments: Callable[[argparse.ArgumentParser], object] | None = None
+) -> tuple[argparse.Namespace, Params, dict[str, Pairs]]:
+    """A one-seed probe's parsed options (its own, if add_arguments adds them), its params and the protocol
+    seed's pairs."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    args = one_seed_arguments(parser).parse_args()
+    one_seed_arguments(parser)
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args()
     return args, load_params(args.params), protocol_split(args.seed, args.val_pairs)
 
 
