@@ -16,9 +16,9 @@ Each extra phase decays the learning rate from --learning-rate to zero over its 
 of params.yaml in pairs (twice as many digits a batch for the encoder alone, so the steps match). Validation
 chooses: a row beats `trained` only if its validation sum accuracy does; test is printed to report. The pseudo
 labels' accuracy is measured against the hidden digit labels and printed, never used.
-Each extra phase starts from the trained weights with the seed reset, yet a row's numbers depend on which modes
-ran before it (1-epoch smokes: `pseudo` val 0.9703 after `sums`, 0.9667 run first); the README's rows are the
-default order.
+Each extra phase starts from the trained network's whole state (weights, batch-norm statistics and the random
+layers' generator states) with the seed reset, so a row does not depend on the modes run before it (1-epoch
+smokes: `pseudo` val 0.9667 run first and after `sums`; restoring the weights alone gave 0.9703 after `sums`).
 
   .venv/bin/python benchmarks/sumnet_self_training.py --seed 0 --out /tmp/self_training_0.json
 """
@@ -131,7 +131,10 @@ def main() -> None:
         t0 = time.perf_counter()
         model = train_one_seed(params, pairs, args.seed).model
         encoder = model.get_layer(sumnet.ENCODER)
-        trained = model.get_weights()  # batch-norm statistics included
+        # All of the model's state, the augmentation and dropout layers' random-number states with the weights
+        # and batch-norm statistics: restoring weights alone left each phase's random draws where the phase
+        # before it ended, so a row depended on the modes run before it.
+        trained = [np.array(v) for v in model.variables]
         rows.append(scored(dict(mode="trained", minutes=(time.perf_counter() - t0) / 60), encoder, pairs))
 
         digits = sumnet.digits_of(train.x)
@@ -144,7 +147,8 @@ def main() -> None:
             f"{np.sum(labels[kept] != truth[kept]):,} of them wrong"
         )
         for mode in extra:
-            model.set_weights(trained)
+            for variable, value in zip(model.variables, trained, strict=True):
+                variable.assign(value)
             keras.utils.set_random_seed(args.seed)
             t1 = time.perf_counter()
             if mode == "sums":
