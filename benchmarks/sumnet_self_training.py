@@ -1,6 +1,6 @@
 """Does the sumnet read digits better if, once trained, it is taught by its own readings? One protocol seed
 (benchmarks/mnist_addition.py's split and the sumnet as params.yaml trains it), then from that one trained
-network, a few more epochs each way, every row starting from the same weights:
+network, a few more epochs each way, every row starting from the same state:
 
 - `sums`: the sumnet trained on for --epochs more on the pairs' sum labels (the control: is it only more steps?);
 - `pseudo`: the encoder alone trained on single training digits, each labelled by the most likely pair of
@@ -131,9 +131,7 @@ def main() -> None:
         t0 = time.perf_counter()
         model = train_one_seed(params, pairs, args.seed).model
         encoder = model.get_layer(sumnet.ENCODER)
-        # All of the model's state, the augmentation and dropout layers' random-number states with the weights
-        # and batch-norm statistics: restoring weights alone left each phase's random draws where the phase
-        # before it ended, so a row depended on the modes run before it.
+        # model.variables, not get_weights(): the random layers' generator states too (see the docstring).
         trained = [np.array(v) for v in model.variables]
         rows.append(scored(dict(mode="trained", minutes=(time.perf_counter() - t0) / 60), encoder, pairs))
 
