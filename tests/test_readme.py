@@ -1,4 +1,5 @@
-"""The README's commands exist: make targets, mnistsum subcommands and options, files it names, and CI's command."""
+"""The README's commands exist: make targets, mnistsum subcommands and options, files it and docs/ name, links
+between them, and CI's command."""
 
 import re
 import shlex
@@ -10,6 +11,8 @@ from mnistsum.cli import parser
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
+# The README and the longer records it links to (docs/*.md): what they name must exist.
+PAGES = {path: path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]}
 COMMANDS = [
     line.split("#")[0].strip()
     for block in re.findall(r"```bash\n(.*?)```", README, re.S)
@@ -39,8 +42,30 @@ def test_mnistsum_commands_parse(cmd):
 
 
 def test_named_files_exist():
-    for path in re.findall(r"\b((?:scripts|benchmarks|profiles|pipelines|tests)/[\w./-]+\.(?:py|yaml))", README):
-        assert (REPO / path).is_file(), path
+    for page, text in PAGES.items():
+        for path in re.findall(r"\b((?:scripts|benchmarks|profiles|pipelines|tests)/[\w./-]+\.(?:py|yaml))", text):
+            assert (REPO / path).is_file(), f"{page.name}: {path}"
     for cmd in COMMANDS:
         if cmd.startswith("cp profiles/"):
             assert (REPO / cmd.split()[1]).is_file()
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's id for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_pages_resolve():
+    links = 0
+    for page, text in PAGES.items():
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.is_file(), f"{page.name}: link to {target}"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.M)
+                assert anchor in {_anchor(h) for h in headings}, f"{page.name}: no heading for #{anchor}"
+            links += 1
+    assert links >= 5  # the README links its figures and both docs pages
