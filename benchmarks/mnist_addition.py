@@ -27,7 +27,7 @@ import numpy as np
 
 from mnistsum import models, tracking, training
 from mnistsum.data.mnist import load_mnist
-from mnistsum.data.pairs import Pairs, disjoint_pairs
+from mnistsum.data.pairs import Pairs, protocol_split
 from mnistsum.models.specs import MlpSpec
 from mnistsum.params import load_params
 
@@ -45,15 +45,6 @@ PUBLISHED = [
 ]
 # The study report's network, for the MLP when no final stage result is given.
 REPORT_MLP = MlpSpec(units=(253, 219, 112, 198, 215), dropout=0.0856, learning_rate=0.00099, batch_norm=True)
-
-
-def protocol_split(seed: int, val_pairs: int) -> dict[str, Pairs]:
-    """Train, validation and test pairs of one seed: every MNIST digit in exactly one pair of its split."""
-    mnist = load_mnist()
-    rng = np.random.default_rng(seed)
-    train = disjoint_pairs(mnist.x_train, mnist.y_train, rng)
-    test = disjoint_pairs(mnist.x_test, mnist.y_test, rng)
-    return {"train": train.take(slice(val_pairs, None)), "val": train.head(val_pairs), "test": test}
 
 
 def recipes(params_path: Path, mlp_path: Path | None) -> dict[str, tuple]:
@@ -128,8 +119,9 @@ def score_pulled(uri: str, seeds: range) -> None:
     tracking.configure()
     model = mlflow.pyfunc.load_model(uri)
     accuracies = []
+    mnist = load_mnist()
     for seed in seeds:
-        test = protocol_split(seed, 0)["test"]
+        test = protocol_split(mnist, seed, 0)["test"]
         predicted = np.asarray(model.predict(test.x)).reshape(-1)
         accuracies.append(float((predicted == test.y).mean()))
         print(f"{uri} pairing seed {seed}: test sum accuracy {accuracies[-1]:.4f} on {len(test):,} pairs", flush=True)
@@ -171,7 +163,7 @@ def main() -> None:
         regime="sums",
     ) as parent:
         for seed in seeds:
-            pairs = protocol_split(seed, args.val_pairs)
+            pairs = protocol_split(load_mnist(), seed, args.val_pairs)
             for family in args.families:
                 with tracking.start_run(
                     "benchmarks",

@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from mnistsum import experiments, tracking
 from mnistsum.errors import InputError, exits_cleanly
 from mnistsum.models.served import SHAPE_TEXT, PixelError, model_input
-from mnistsum.params import load_params
+from mnistsum.params import load_params, materialise
 from mnistsum.tracking.diff import diff_runs, format_diff, resolve_run
 from mnistsum.tracking.pull import pull
 from mnistsum.tracking.registry import load_sum_model
@@ -165,6 +165,11 @@ def cmd_check_params(args: argparse.Namespace) -> None:
     print(f"{args.file}: valid ({len(type(params).model_fields)} sections, every key present)")
 
 
+def cmd_params(args: argparse.Namespace) -> None:
+    materialise(args.profile, args.base, args.out)
+    print(f"{args.out}: {args.base} + {args.profile}, every key valid (back to the default: git checkout {args.base})")
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
     """`mlflow ui` on the project's store, after opening it once: a moved or copied clone's artifact paths are
     re-rooted first, so the UI shows this clone's figures and models."""
@@ -281,6 +286,12 @@ def parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("check-params", help="validate a params file: unknown, missing and invalid keys, all at once")
     cp.add_argument("file", nargs="?", type=Path, default=Path("params.yaml"))
     cp.set_defaults(func=cmd_check_params)
+
+    pm = sub.add_parser("params", help="write the complete params file: params.yaml + a profile's overlay")
+    pm.add_argument("profile", type=Path, help="an overlay, such as profiles/tiny.yaml or profiles/report.yaml")
+    pm.add_argument("--base", type=Path, default=Path("params.yaml"), help="the complete file the profile changes")
+    pm.add_argument("--out", type=Path, default=Path("params.yaml"), help="where the complete file goes")
+    pm.set_defaults(func=cmd_params)
 
     dm = sub.add_parser("demo", help="a page to draw two digits and watch the registered model read them (Gradio)")
     dm.add_argument("--model", default="models:/mnistsum@champion", help="MLflow model URI")

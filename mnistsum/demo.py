@@ -72,15 +72,6 @@ def to_mnist(image: np.ndarray, what: str = "canvas") -> np.ndarray:
     return np.clip(np.round(field * (255 / max(field.max(), 1e-6))), 0, 255).astype(np.uint8)
 
 
-def as_canvas(digit: np.ndarray, size: int = CANVAS) -> np.ndarray:
-    """An MNIST digit as a drawing canvas delivers one: scaled up to the canvas, black ink on a transparent
-    background (RGBA). For measuring the whole chain against the digits fed directly."""
-    up = np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR), dtype=np.uint8)
-    out = np.zeros((size, size, 4), dtype=np.uint8)
-    out[..., 3] = up  # black strokes whose opacity is the digit's grey level
-    return out
-
-
 def read_upload(paths: list[str]) -> np.ndarray:
     """An upload: one 56x28 PNG (the pair as the model takes it), or two 28x28 PNGs (top, then bottom); either
     way grey levels used as they are (already MNIST-like). Returns the (56, 28) uint8 pair."""

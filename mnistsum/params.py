@@ -6,14 +6,17 @@ Unknown or misspelled keys are errors, so a typo can never silently fall back to
 from __future__ import annotations
 
 import difflib
+import io
 import re
 from pathlib import Path
 from typing import Any, Literal
 
+import ruamel.yaml
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mnistsum.errors import InputError
+from mnistsum.files import write_text
 from mnistsum.models.specs import SPECS, Activation, AnySpec, BaseSpec, CnnSpec, SumnetSpec
 
 # The supervision a network trains under: `sums`, the given pairs' sum labels and nothing else; `digits`, fresh
@@ -311,9 +314,16 @@ def check(raw: dict, path: Path) -> Params:
     return params
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate the whole params file; raise InputError with one line on any problem."""
-    path = Path(path)
+def load_params(path: str | Path = "params.yaml", profile: str | Path | None = None) -> Params:
+    """Read and validate the whole params file (with a profile's overlay applied, if given); raise InputError
+    with one line on any problem."""
+    raw = _read_mapping(Path(path))
+    if profile is not None:
+        raw = overlay(raw, _read_mapping(Path(profile)), Path(profile))
+    return check(raw, Path(profile or path))
+
+
+def _read_mapping(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -322,4 +332,41 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    return check(raw, path)
+    return raw
+
+
+def overlay(base: dict, changes: dict, path: Path, loc: tuple[str, ...] = ()) -> dict:
+    """`base` with a profile's `changes` applied: mappings merge key by key, anything else (lists too) is
+    replaced whole. A profile changes keys and never adds one: an unknown key is an error naming it."""
+    out = dict(base)
+    for key, value in changes.items():
+        where = ".".join((*loc, str(key)))
+        if key not in base:
+            close = difflib.get_close_matches(str(key), [str(k) for k in base], n=1)
+            raise InputError(f"{path}: {where}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        both = isinstance(value, dict) and isinstance(base[key], dict)
+        out[key] = overlay(base[key], value, path, (*loc, str(key))) if both else value
+    return out
+
+
+def materialise(profile: str | Path, base: str | Path = "params.yaml", out: str | Path = "params.yaml") -> Params:
+    """Write the complete params file `base` + `profile` to `out` (atomically), keeping the base's comments: what
+    `dvc repro` then reads. Validated before anything is written."""
+    params = load_params(base, profile)
+    rt = ruamel.yaml.YAML()  # round-trip: the base file's comments and layout survive the overlay
+    rt.width = 120
+    doc = rt.load(Path(base).read_text())
+    _apply(doc, _read_mapping(Path(profile)))
+    text = io.StringIO()
+    rt.dump(doc, text)
+    header = f"# Materialised from {Path(base).name} + {Path(profile).as_posix()} (mnistsum params {Path(profile)})\n"
+    write_text(out, header + text.getvalue())
+    return params
+
+
+def _apply(doc: Any, changes: dict) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(doc[key], dict):
+            _apply(doc[key], value)
+        else:
+            doc[key] = value

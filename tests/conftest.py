@@ -14,7 +14,7 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from mnistsum.data.mnist import load_mnist  # noqa: E402
 from mnistsum.data.pairs import build_dataset, save_pairs  # noqa: E402
-from mnistsum.params import load_params  # noqa: E402
+from mnistsum.params import load_params, materialise  # noqa: E402
 from mnistsum.stages import family as family_stage  # noqa: E402
 from mnistsum.stages import learning_curve  # noqa: E402
 
@@ -33,9 +33,20 @@ def mnist():
     return load_mnist()
 
 
+TINY = REPO / "profiles" / "tiny.yaml"
+
+
 @pytest.fixture(scope="session")
 def tiny_params():
-    return load_params(REPO / "profiles" / "tiny.yaml")
+    return load_params(REPO / "params.yaml", TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_params_file(tmp_path_factory):
+    """The tiny profile materialised into a complete params file, as `mnistsum params profiles/tiny.yaml` does."""
+    path = tmp_path_factory.mktemp("params") / "params.yaml"
+    materialise(TINY, REPO / "params.yaml", path)
+    return path
 
 
 @pytest.fixture(scope="session")

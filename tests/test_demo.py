@@ -12,9 +12,18 @@ from PIL import Image
 from scipy import ndimage
 
 from mnistsum import demo
-from mnistsum.demo import DemoInputError, as_canvas, read_upload, to_mnist
+from mnistsum.demo import CANVAS, DemoInputError, read_upload, to_mnist
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def as_canvas(digit: np.ndarray, size: int = CANVAS) -> np.ndarray:
+    """An MNIST digit as a drawing canvas delivers one: scaled up to the canvas, black ink on a transparent
+    background (RGBA). For feeding MNIST digits through the drawing chain."""
+    up = np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    out = np.zeros((size, size, 4), dtype=np.uint8)
+    out[..., 3] = up  # black strokes whose opacity is the digit's grey level
+    return out
 
 
 def _bbox(image: np.ndarray) -> tuple[int, int]:

@@ -11,11 +11,35 @@ from mnistsum.params import load_params
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["params.yaml", "profiles/tiny.yaml", "profiles/report.yaml"])
-def test_shipped_params_validate(name):
-    params = load_params(REPO / name)
+@pytest.mark.parametrize("profile", [None, "profiles/tiny.yaml", "profiles/report.yaml"])
+def test_shipped_params_validate(profile):
+    params = load_params(REPO / "params.yaml", profile and REPO / profile)
     assert params.base.seed == 42
     assert params.final.model_name == "mnistsum-mlp"
+
+
+def test_a_profile_changes_only_the_keys_it_names(tmp_path):
+    default = load_params(REPO / "params.yaml")
+    out = tmp_path / "params.yaml"
+    cli_main(["params", str(REPO / "profiles" / "tiny.yaml"), "--out", str(out)])
+    tiny = load_params(out)  # complete: every key named, as dvc repro reads it
+    assert tiny.prepare.train_pairs == 600 and tiny.prepare.split == default.prepare.split
+    assert tiny.study1.layers.high == 2 and tiny.study1.layers.low == default.study1.layers.low  # merged
+    assert tiny.cnn.model.filters == (8, 16) and tiny.cnn.model.batch_norm == default.cnn.model.batch_norm
+    assert tiny.base == default.base
+    assert "# drives numpy, Keras" in out.read_text()  # the default file's comments survive
+
+
+def test_a_profile_cannot_add_a_key(tmp_path):
+    profile = tmp_path / "typo.yaml"
+    profile.write_text("study1: {n_trails: 3}\n")
+    with pytest.raises(InputError, match=r"study1.n_trails: unknown key \(did you mean 'n_trials'\?\)"):
+        load_params(REPO / "params.yaml", profile)
+    out = tmp_path / "params.yaml"
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["params", str(profile), "--out", str(out)])
+    assert exc.value.code == 2
+    assert not out.exists()  # validated before anything is written
 
 
 def test_params_are_frozen():
@@ -89,7 +113,7 @@ def test_every_typo_is_listed_in_one_line(tmp_path):
 
 
 def test_check_params_command(tmp_path, capsys):
-    cli_main(["check-params", str(REPO / "profiles" / "tiny.yaml")])
+    cli_main(["check-params", str(REPO / "params.yaml")])
     assert "valid" in capsys.readouterr().out
     path = _write(tmp_path, lambda raw: raw["svm"].pop("C"))
     with pytest.raises(SystemExit) as exc:

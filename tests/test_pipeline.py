@@ -13,6 +13,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from mnistsum.params import materialise
+
 REPO = Path(__file__).resolve().parents[1]
 # The stages that train a network; the last two (learning_curve, tsne) write no val/test headline.
 NEURAL = (
@@ -54,7 +56,7 @@ def repo(tmp_path_factory):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
     shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-    shutil.copy2(REPO / "profiles" / "tiny.yaml", root / "params.yaml")
+    materialise(REPO / "profiles" / "tiny.yaml", REPO / "params.yaml", root / "params.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "DVC_"))}
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",

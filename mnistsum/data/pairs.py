@@ -81,18 +81,14 @@ def disjoint_pairs(images: np.ndarray, labels: np.ndarray, rng: np.random.Genera
     )
 
 
-def make_pairs_loop(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator) -> Pairs:
-    """The report's per-sample loop, kept only as the benchmark's reference point."""
-    xs, ys, tops, bottoms = [], [], [], []
-    for _ in range(n):
-        i, j = rng.integers(0, len(images)), rng.integers(0, len(images))
-        xs.append(np.concatenate((images[i], images[j]), axis=0))
-        ys.append(labels[i] + labels[j])
-        tops.append(i)
-        bottoms.append(j)
-    top, bottom = np.array(tops), np.array(bottoms)
-    return Pairs(np.array(xs), np.array(ys, dtype=np.uint8), top, bottom,
-                 labels[top].astype(np.uint8), labels[bottom].astype(np.uint8))
+def protocol_split(mnist, seed: int, val_pairs: int) -> dict[str, Pairs]:
+    """The literature's MNIST-addition split for one seed (`mnist`: the MNIST arrays): every training digit in
+    exactly one train or validation pair, every test digit in exactly one test pair; the first `val_pairs` of
+    the training pairs are held out for early stopping."""
+    rng = np.random.default_rng(seed)
+    train = disjoint_pairs(mnist.x_train, mnist.y_train, rng)
+    test = disjoint_pairs(mnist.x_test, mnist.y_test, rng)
+    return {"train": train.take(slice(val_pairs, None)), "val": train.head(val_pairs), "test": test}
 
 
 def split_pairs(pairs: Pairs, val_fraction: float, rng: np.random.Generator) -> tuple[Pairs, Pairs]:

@@ -1,6 +1,3 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,7 +9,7 @@ from mnistsum.data.pairs import (
     disjoint_pairs,
     load_pairs,
     make_pairs,
-    make_pairs_loop,
+    protocol_split,
     save_pairs,
 )
 from mnistsum.errors import InputError
@@ -63,13 +60,11 @@ def test_sum_distribution_shape(mnist):
     assert set(np.argsort(counts)[:2]) == {0, 18}
 
 
-def test_vectorised_matches_loop_distributionally(mnist):
-    rng = np.random.default_rng(0)
-    fast = make_pairs(mnist.x_train, mnist.y_train, 2000, rng)
-    slow = make_pairs_loop(mnist.x_train, mnist.y_train, 200, np.random.default_rng(0))
-    for p in (fast, slow):
-        assert np.array_equal(p.y, p.top_label + p.bottom_label)
-        assert np.array_equal(p.x[:, :28], mnist.x_train[p.top_index])
+def test_pairs_are_labelled_by_their_halves(mnist):
+    pairs = make_pairs(mnist.x_train, mnist.y_train, 2000, np.random.default_rng(0))
+    assert np.array_equal(pairs.y, pairs.top_label + pairs.bottom_label)
+    assert np.array_equal(pairs.x[:, :28], mnist.x_train[pairs.top_index])
+    assert np.array_equal(pairs.x[:, 28:], mnist.x_train[pairs.bottom_index])
 
 
 def test_load_pairs_errors(tmp_path):
@@ -102,12 +97,8 @@ def test_disjoint_pairs_use_each_digit_exactly_once(mnist):
     assert not np.array_equal(pairs.top_index, other.top_index)  # the seed decides the pairing
 
 
-def test_the_addition_benchmark_pairs_every_digit_once_in_train_and_test():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "mnist_addition.py"
-    spec = importlib.util.spec_from_file_location("mnist_addition", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    split = bench.protocol_split(seed=0, val_pairs=3000)
+def test_the_addition_protocol_pairs_every_digit_once_in_train_and_test(mnist):
+    split = protocol_split(mnist, seed=0, val_pairs=3000)
     assert [len(split[s]) for s in ("train", "val", "test")] == [27000, 3000, 5000]
     train_digits = np.concatenate([split[s].top_index for s in ("train", "val")] + [
         split[s].bottom_index for s in ("train", "val")

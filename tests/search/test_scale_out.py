@@ -102,9 +102,9 @@ def _runs(uri, study_name):
     return parents, children
 
 
-def test_two_workers_share_one_study_exactly(cluster, tiny_data_dir, tmp_path, tracking_server):
+def test_two_workers_share_one_study_exactly(cluster, tiny_data_dir, tiny_params_file, tmp_path, tracking_server):
     db, env = cluster
-    params = _params(tmp_path, REPO / "profiles" / "tiny.yaml", n_trials=4, epochs=2)
+    params = _params(tmp_path, tiny_params_file, n_trials=4, epochs=2)
     out = tmp_path / "out"
     other = _worker(params, tiny_data_dir, out, env, worker_id=1)
     stage = _stage(params, tiny_data_dir, out, env)
@@ -135,9 +135,9 @@ def test_two_workers_share_one_study_exactly(cluster, tiny_data_dir, tmp_path, t
     assert len(_runs(tracking_server.uri, study.study_name)[1]) == 4
 
 
-def test_a_killed_worker_s_trial_is_retried(cluster, tiny_data_dir, tmp_path, tracking_server):
+def test_a_killed_worker_s_trial_is_retried(cluster, tiny_data_dir, tiny_params_file, tmp_path, tracking_server):
     db, env = cluster
-    params = _params(tmp_path, REPO / "profiles" / "tiny.yaml", n_trials=3, epochs=25, pruner_startup_trials=10)
+    params = _params(tmp_path, tiny_params_file, n_trials=3, epochs=25, pruner_startup_trials=10)
     out = tmp_path / "out"
     victim = _worker(params, tiny_data_dir, out, env, worker_id=1)
     deadline, killed = time.time() + 300, None
@@ -170,8 +170,10 @@ def test_a_killed_worker_s_trial_is_retried(cluster, tiny_data_dir, tmp_path, tr
     assert [c.info.status for c in children if c.data.tags["optuna.trial"] == str(killed)] == ["KILLED"]
 
 
-def test_unreachable_database_or_server_fails_fast_in_one_line(tiny_data_dir, tmp_path, tracking_server):
-    params = _params(tmp_path, REPO / "profiles" / "tiny.yaml")
+def test_unreachable_database_or_server_fails_fast_in_one_line(
+    tiny_data_dir, tiny_params_file, tmp_path, tracking_server
+):
+    params = _params(tmp_path, tiny_params_file)
     out = tmp_path / "out"
     closed = free_port()
     cases = [

@@ -103,10 +103,10 @@ def test_new_batch_size_trains_new_trials(mlflow_store, tiny_params, tiny_data_d
     assert len(MlflowClient(mlflow_store).get_metric_history(kids[0].info.run_id, "loss")) == 1
 
 
-def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tmp_path):
+def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, tiny_params_file, tmp_path):
     """A study stage killed mid-trial and run again: no MLflow run stays RUNNING, and the study ends with
     exactly n_trials finished trials, each with one finished child run (the killed one is closed as KILLED)."""
-    raw = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
+    raw = yaml.safe_load(tiny_params_file.read_text())
     raw["study1"].update(n_trials=2, epochs=40)
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
