@@ -26,7 +26,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 		echo "warning: no Chromium found; install it (apt-get install chromium) for the demo's browser tests"
 	touch $@
 
-.PHONY: install repro test services
+.PHONY: install repro test quick services
 install: .venv/.installed
 
 repro: .venv/.installed
@@ -35,7 +35,13 @@ repro: .venv/.installed
 test: .venv/.installed
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
+
+# The quick loop while developing: lint and every test not marked slow (no dvc repro, services or browser).
+quick: .venv/.installed
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(PY) -m pytest -q -m "not slow"
 
 # PostgreSQL + an MLflow tracking server on this machine, for multi-worker studies (prints the exports to use).
 services: .venv/.installed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mnistsum import experiments, tracking
+from mnistsum import experiments, results, tracking
 from mnistsum.errors import InputError, exits_cleanly
 from mnistsum.models.served import SHAPE_TEXT, PixelError, model_input
 from mnistsum.params import load_params, materialise
@@ -129,7 +130,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from dvc.repo import Repo
 
     from mnistsum.search.spaces import SEARCH_STAGES
-    from mnistsum.stages import studies
+    from mnistsum.stages import command, studies
 
     if args.stage not in SEARCH_STAGES:
         raise InputError(f"stage {args.stage!r}: only the study stages have workers ({', '.join(SEARCH_STAGES)})")
@@ -139,15 +140,15 @@ def cmd_worker(args: argparse.Namespace) -> None:
             cmd = repo.stage.collect(args.stage)[0].cmd
     except DvcException as exc:
         raise InputError(f"{args.repo}: cannot read stage {args.stage!r} from dvc.yaml ({exc})") from None
+    # The stage's own command line ("python pipelines/study.py study1 --data ..."), read by the stage's parser.
     argv = shlex.split(cmd)
-    stage_args = studies.parser().parse_args(argv[argv.index("pipelines/study.py") + 1 :])
+    script = next((i for i, part in enumerate(argv) if part.endswith(".py")), None)
+    if script is None:
+        raise InputError(f"{args.repo}/dvc.yaml: stage {args.stage!r} runs no Python script ({cmd!r})")
+    stage_args = command.parser(studies.Paths, stages=SEARCH_STAGES).parse_args(argv[script + 1 :])
+    paths = dataclasses.replace(command.paths(studies.Paths, stage_args, args.repo), out=None, plots=None, metrics=None)
     worker_id = args.worker_id if args.worker_id is not None else _worker_id()
-    studies.run(
-        load_params(args.repo / stage_args.params),
-        studies.paths_from(stage_args, args.repo, worker=True),
-        stage_args.stage,
-        worker_id=worker_id,
-    )
+    studies.run(load_params(args.repo / stage_args.params), paths, stage_args.stage, worker_id=worker_id)
 
 
 def _worker_id() -> int:
@@ -163,6 +164,11 @@ def cmd_exps(args: argparse.Namespace) -> None:
 def cmd_check_params(args: argparse.Namespace) -> None:
     params = load_params(args.file)
     print(f"{args.file}: valid ({len(type(params).model_fields)} sections, every key present)")
+
+
+def cmd_results(args: argparse.Namespace) -> None:
+    results.write(args.metrics, args.benchmark, args.page, args.readme)
+    print(f"{args.page}, {args.readme}: rendered from {args.metrics}/")
 
 
 def cmd_params(args: argparse.Namespace) -> None:
@@ -286,6 +292,15 @@ def parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("check-params", help="validate a params file: unknown, missing and invalid keys, all at once")
     cp.add_argument("file", nargs="?", type=Path, default=Path("params.yaml"))
     cp.set_defaults(func=cmd_check_params)
+
+    rs = sub.add_parser(
+        "results", help="render docs/results.md and the README's headline from metrics/ (reference run)"
+    )
+    rs.add_argument("--metrics", type=Path, default=Path("metrics"), help="the stages' metrics files")
+    rs.add_argument("--benchmark", type=Path, default=Path("docs/mnist_addition.json"), help="protocol benchmark JSON")
+    rs.add_argument("--page", type=Path, default=Path("docs/results.md"))
+    rs.add_argument("--readme", type=Path, default=Path("README.md"))
+    rs.set_defaults(func=cmd_results)
 
     pm = sub.add_parser("params", help="write the complete params file: params.yaml + a profile's overlay")
     pm.add_argument("profile", type=Path, help="an overlay, such as profiles/tiny.yaml or profiles/report.yaml")

@@ -4,23 +4,7 @@ Every stage depends on only its own sections, so without this a misspelled top-l
 would go unnoticed while the stages are up to date. The out is a constant marker, so a valid change to one
 section re-runs only the stages that read that section."""
 
-import argparse
-from pathlib import Path
-
-from mnistsum.errors import exits_cleanly
-from mnistsum.files import write_text
-from mnistsum.params import load_params
-
-
-@exits_cleanly
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, required=True, help="marker file written when the params are valid")
-    args = parser.parse_args()
-    load_params(args.params)
-    write_text(args.out, "params.yaml is valid\n")
-
+from mnistsum.stages import check_params, command
 
 if __name__ == "__main__":
-    main()
+    command.main(check_params)

@@ -6,16 +6,8 @@ library; the stage name picks it and its params section. The stage is worker 0 o
 trials, and the stage writes its outs once all of them have finished.
 """
 
-from mnistsum.errors import exits_cleanly
-from mnistsum.params import load_params
-from mnistsum.stages import studies
-
-
-@exits_cleanly
-def main() -> None:
-    args = studies.parser().parse_args()
-    studies.run(load_params(args.params), studies.paths_from(args), args.stage)
-
+from mnistsum.search.spaces import SEARCH_STAGES
+from mnistsum.stages import command, studies
 
 if __name__ == "__main__":
-    main()
+    command.main(studies, stages=SEARCH_STAGES)

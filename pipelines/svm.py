@@ -1,15 +1,6 @@
 """DVC stage `svm`: the report's SVM grid, every point an MLflow run."""
 
-from mnistsum.errors import exits_cleanly
-from mnistsum.params import load_params
-from mnistsum.stages import grid, svm
-
-
-@exits_cleanly
-def main() -> None:
-    args = grid.parser(__doc__).parse_args()
-    svm.run(load_params(args.params), grid.paths_from(args))
-
+from mnistsum.stages import command, svm
 
 if __name__ == "__main__":
-    main()
+    command.main(svm)

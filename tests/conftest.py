@@ -23,6 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_SEED = int(os.environ.get("MNISTSUM_TEST_SEED", "42"))
 
 
+# The tests that start the heavy real parts: PostgreSQL, an `mlflow server`, a served model's page, a browser.
+# They and the end-to-end `dvc repro` (tests/test_pipeline.py) are marked slow: `make quick` leaves them out,
+# `make test` (CI) runs everything.
+SLOW_FIXTURES = {"postgres", "tracking_server", "cluster", "page_url", "browser"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def test_seed():
     return TEST_SEED

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from mnistsum.params import materialise
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # dvc repro end to end: minutes
 # The stages that train a network; the last two (learning_curve, tsne) write no val/test headline.
 NEURAL = (
     "base_mlp",

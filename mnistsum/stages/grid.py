@@ -7,7 +7,6 @@ to MLflow from the main process as they finish, one child run per point under th
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import time
@@ -199,22 +198,6 @@ class Paths:
     summary: Path  # the whole summary (results/, JSON)
     metrics: Path  # headline numbers (DVC metrics)
     plots: Path
-
-
-def parser(description: str) -> argparse.ArgumentParser:
-    """The command line of the three grid stages' scripts (pipelines/logreg.py, svm.py, forest.py)."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--data", type=Path, required=True, help="folder with train/val/test .npz")
-    parser.add_argument("--table", type=Path, required=True, help="results table; .csv and .md are written")
-    parser.add_argument("--summary", type=Path, required=True, help="the stage's whole summary (JSON)")
-    parser.add_argument("--metrics", type=Path, required=True, help="headline metrics JSON")
-    parser.add_argument("--plots", type=Path, required=True, help="folder for the figures")
-    return parser
-
-
-def paths_from(args: argparse.Namespace) -> Paths:
-    return Paths(args.data, args.table, args.summary, args.metrics, args.plots)
 
 
 def stage_run(
