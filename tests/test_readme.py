@@ -41,10 +41,23 @@ def test_mnistsum_commands_parse(cmd):
     assert callable(args.func)
 
 
+# The research probes docs/research.md records, removed once written up (`git checkout 27643bb` has them).
+REMOVED_PROBES = {
+    f"benchmarks/{name}.py"
+    for name in (
+        "sumnet_readout sumnet_ensemble sumnet_elastic sumnet_self_training sumnet_digit_readings sumnet_recipe "
+        "small_budget_recipes full_size_point digits_feed final_accuracy report_scale_baselines tsne_impl "
+        "make_pairs demo_chain"
+    ).split()
+}
+
+
 def test_named_files_exist():
     for page, text in PAGES.items():
         for path in re.findall(r"\b((?:scripts|benchmarks|profiles|pipelines|tests)/[\w./-]+\.(?:py|yaml))", text):
-            assert (REPO / path).is_file(), f"{page.name}: {path}"
+            history = page.parent.name == "docs" and path in REMOVED_PROBES
+            assert history or (REPO / path).is_file(), f"{page.name}: {path}"
+    assert not any((REPO / path).exists() for path in REMOVED_PROBES)
     for cmd in COMMANDS:
         if cmd.startswith("cp profiles/"):
             assert (REPO / cmd.split()[1]).is_file()
