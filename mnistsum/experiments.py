@@ -40,8 +40,8 @@ def stage_order(repo: str = ".") -> list[str]:
 
 
 def _rank(metric: str, order: list[str]) -> int:
-    """A headline row's place: that of the longest stage its model is named after (compare_combined: compare)."""
-    model = metric.rsplit(" ", 1)[0]
+    """A row's place: that of its stage in the pipeline."""
+    model = metric.split(" ", 1)[0]
     owners = [s for s in order if model == s or model.startswith(f"{s}_")]
     return order.index(max(owners, key=len)) if owners else len(order)
 
@@ -78,10 +78,10 @@ def _values(data: dict) -> tuple[dict, dict]:
     metrics = {}
     for file, content in (data.get("metrics") or {}).items():
         stage = file.rsplit("/", 1)[-1].removesuffix(".json")
-        for key in HEADLINE:
-            value = ((content or {}).get("data") or {}).get(key)
-            if value is not None:
-                metrics[f"{stage} {key.split('_')[0]}"] = value
+        for key, value in ((content or {}).get("data") or {}).items():
+            # val and test accuracy, and a stage's other test accuracies (compare's classifiers, a grid's default)
+            if isinstance(value, (int, float)) and (key in HEADLINE or key.endswith("_test_accuracy")):
+                metrics[f"{stage} {key.removesuffix('_accuracy')}"] = value
     return params, metrics
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from mnistsum.errors import InputError
 from mnistsum.files import read_json, write_text
-from mnistsum.stages.report_quotes import PUBLISHED_ADDITION, REPORT_FOREST, REPORT_LOGREG, REPORT_NN, REPORT_SVM
+from mnistsum.quotes import PUBLISHED_ADDITION, REPORT_FOREST, REPORT_LOGREG, REPORT_NN, REPORT_SVM
 
 # The stages whose metrics carry a validation and a test accuracy, in the pipeline's order.
 HEADLINE_STAGES = ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet")

@@ -4,18 +4,18 @@ from mnistsum.experiments import columns, reference_label, table
 
 
 def _rev(rev: str, params: dict, headline: dict, name: str | None = None) -> dict:
-    metrics = {f"metrics/headline/{model}.json": {"data": data} for model, data in headline.items()}
+    metrics = {f"metrics/{stage}.json": {"data": data} for stage, data in headline.items()}
     return {"rev": rev, "name": name, "data": {"params": {"params.yaml": {"data": params}}, "metrics": metrics}}
 
 
 def test_rows_follow_the_pipeline_and_no_label_is_cut():
     # DVC lists metrics files alphabetically; the table follows dvc.yaml's stage order instead.
     headline = {
-        "compare_sequential": {"test_accuracy": 0.85},
-        "forest": {"val_accuracy": 0.29, "test_accuracy": 0.30},
+        "compare": {"train_pairs": 10000, "sequential_test_accuracy": 0.85, "regime": {"sequential": "digit-labels"}},
+        "forest": {"val_accuracy": 0.29, "test_accuracy": 0.30, "default_test_accuracy": 0.74, "regime": "sums"},
         "base_mlp": {"val_accuracy": 0.67, "test_accuracy": 0.68},
     }
-    experiment = {**headline, "forest": {"val_accuracy": 0.36, "test_accuracy": 0.37}}
+    experiment = {**headline, "forest": {"val_accuracy": 0.36, "test_accuracy": 0.37, "default_test_accuracy": 0.74}}
     base = _rev("a" * 40, {"forest": {"overfit_gap": 0.1}}, headline, name="main")
     base["experiments"] = [{"revs": [_rev("b" * 40, {"forest": {"overfit_gap": 0.15}}, experiment, "cedar")]}]
     lines = table(columns([base]), 120, ["base_mlp", "forest", "compare"]).splitlines()
@@ -26,7 +26,8 @@ def test_rows_follow_the_pipeline_and_no_label_is_cut():
         "base_mlp test",
         "forest val",
         "forest test",
-        "compare_sequential test",
+        "forest default_test",
+        "compare sequential_test",
     ], lines
     assert any(line.split()[-1] == "0.3700*" for line in lines if "forest test" in line), lines
     assert max(len(line) for line in lines) <= 120

@@ -3,12 +3,7 @@ the original report gives (those references are quotations of the report, kept h
 
 It reads only what it declares: each stage's summary file records the MLflow run id of the run it made, and
 the report looks those runs up by id, so after a `dvc exp run` it reports the workspace's runs, never the
-newest run of a name.
-
-It also writes the headline DVC compares (`dvc metrics show`, `dvc metrics diff`, `dvc exp show`): one small file
-per model with the same three keys (regime, val_accuracy, test_accuracy), copied from the stages' own metrics
-files. Those carry more (trial counts, ECE, epochs, the learning curve's points), and as DVC metrics their union of
-keys made a table hundreds of characters wide."""
+newest run of a name. Each section is a function of the runs; `run` puts them together and copies the figures."""
 
 from __future__ import annotations
 
@@ -21,9 +16,9 @@ from mlflow.exceptions import MlflowException
 
 from mnistsum import tracking
 from mnistsum.errors import InputError
-from mnistsum.files import read_json, write_json, write_text
+from mnistsum.files import read_json, write_text
 from mnistsum.params import Params
-from mnistsum.stages.report_quotes import (
+from mnistsum.quotes import (
     CHOSE_ON_TEST,
     PUBLISHED_ADDITION,
     REPORT_ACTIVATION,
@@ -66,51 +61,11 @@ FIGURES = [
 ]
 
 
-# The models in the headline: each stage's chosen model, in the order the report gives them. `compare` scores
-# two classifiers (no validation split of their own), so each gets a row of its own with its test accuracy.
-HEADLINE_STAGES = STAGES[:9] + ("logreg", "svm", "forest")
-HEADLINE_KEYS = ("regime", "val_accuracy", "test_accuracy")
-COMPARE_ROWS = {"compare_combined": "combined", "compare_sequential": "sequential"}
-
-
 @dataclass(frozen=True)
 class Paths:
     summaries: dict[str, Path]  # stage -> the summary JSON holding its run_id
     plots: Path  # the stages' figures
     out: Path  # reports/report.md (figures are copied beside it)
-    metrics: dict[str, Path]  # stage -> its DVC metrics file (the headline's source)
-    headline: Path  # the folder of headline files, one per model
-
-
-def headline_rows(metrics: dict[str, Path]) -> dict[str, dict[str, Any]]:
-    """The headline of every model: {name: {regime, val_accuracy, test_accuracy}} from the stages' metrics."""
-    missing = [s for s in (*HEADLINE_STAGES, "compare") if s not in metrics]
-    if missing:
-        raise InputError(f"report: no metrics file given for stages {missing}")
-    rows = {}
-    for stage in HEADLINE_STAGES:
-        data = read_json(metrics[stage])
-        absent = [k for k in HEADLINE_KEYS if k not in data]
-        if absent:
-            raise InputError(f"{metrics[stage]}: no {', '.join(absent)} (re-run its stage: dvc repro {stage})")
-        rows[stage] = {k: data[k] for k in HEADLINE_KEYS}
-    compare = read_json(metrics["compare"])
-    for name, model in COMPARE_ROWS.items():
-        key = f"{model}_test_accuracy"
-        if key not in compare or model not in (compare.get("regime") or {}):
-            raise InputError(f"{metrics['compare']}: no {key} or regime.{model} (re-run it: dvc repro compare)")
-        rows[name] = {"regime": compare["regime"][model], "val_accuracy": None, "test_accuracy": compare[key]}
-    return rows
-
-
-def write_headline(folder: Path, rows: dict[str, dict[str, Any]]) -> None:
-    """One file per model (each written whole), and nothing else in the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, row in rows.items():
-        write_json(folder / f"{name}.json", {k: v for k, v in row.items() if v is not None})
-    for stale in folder.glob("*.json"):
-        if stale.stem not in rows:
-            stale.unlink()
 
 
 def read_runs(summaries: dict[str, Path]) -> dict[str, Any]:
@@ -324,20 +279,25 @@ def _count(v: float | None) -> str:
     return "n/a" if v is None else f"{int(v):,}"
 
 
-def run(params: Params, paths: Paths) -> Path:
-    out, plots_dir = paths.out, paths.plots
-    runs = read_runs(paths.summaries)
-    headline = headline_rows(paths.metrics)
-    forest = runs["forest"].data
-    tsne_parent = runs["tsne"]
-    tsne_rows = [
+def tsne_section(runs: dict[str, Any]) -> list[str]:
+    rows = [
         [k.info.run_name, k.data.metrics.get("knn_accuracy"), k.data.metrics.get("trustworthiness")]
-        for k in tracking.child_runs(tsne_parent.info.run_id)
+        for k in tracking.child_runs(runs["tsne"].info.run_id)
     ]
-    compare_rows = []
+    return [
+        "## t-SNE (report section 4)",
+        "",
+        *_table(["map", "kNN accuracy of the sum (2-D)", "trustworthiness"], rows),
+        "The report judged the maps by eye (clusters in the embedding, none in the input).",
+        "",
+    ]
+
+
+def compare_section(runs: dict[str, Any]) -> list[str]:
+    rows = []
     for k in tracking.child_runs(runs["compare"].info.run_id):
         m = k.data.metrics
-        compare_rows.append(
+        rows.append(
             [
                 int(k.data.params["train_pairs"]),
                 m.get("combined.accuracy"),
@@ -350,24 +310,35 @@ def run(params: Params, paths: Paths) -> Path:
                 m.get("sumnet.accuracy"),
             ]
         )
-    compare_rows.sort(key=lambda r: r[0])
-    profile = {
-        k: getattr(params, k).model_dump()
-        for k in ("prepare", "study1", "final", "cnn", "sumnet", "learning_curve", "logreg", "svm", "forest")
-    }
-    lines = [
-        "# mnistsum: the study report, regenerated from the tracked runs",
+    rows.sort(key=lambda r: r[0])
+    return [
+        "## Combined vs sequential logistic regression (report section 6)",
         "",
-        f"Tracking store: `{tracking.tracking_uri()}`. Every number below is read from MLflow; the "
-        "'report' columns quote the original study report.",
+        *_table(
+            [
+                "train pairs",
+                "combined acc",
+                "sequential argmax acc",
+                "sequential convolved acc",
+                "combined log-loss",
+                "convolved log-loss",
+                "combined ECE",
+                "convolved ECE",
+                "sumnet acc (no digit labels)",
+            ],
+            rows,
+        ),
+        "Regimes: the combined classifier fits the given pairs' sums (`sums`); the sequential one fits each digit "
+        "with its digit label (`digit-labels`, the report's way); the sumnet's points are the learning curve's "
+        "(`sums`, not trained here). The report found the sequential classifier more than four times as accurate "
+        "as the combined one.",
         "",
-        "Params profile these runs used (the sections that set the scale):",
-        "",
-        "```",
-        *[f"{k}: {v}" for k, v in profile.items()],
-        "```",
-        "",
-        *nn_section(runs),
+    ]
+
+
+def grid_sections(runs: dict[str, Any], params: Params) -> list[str]:
+    forest = runs["forest"].data
+    return [
         *_grid_section(runs, "logreg", "Logistic regression (report Figures 13-14)", REPORT_LOGREG, []),
         *_grid_section(
             runs,
@@ -389,43 +360,53 @@ def run(params: Params, paths: Paths) -> Path:
                 "",
             ],
         ),
-        "## Combined vs sequential logistic regression (report section 6)",
+    ]
+
+
+def header(params: Params) -> list[str]:
+    profile = {
+        k: getattr(params, k).model_dump()
+        for k in ("prepare", "study1", "final", "cnn", "sumnet", "learning_curve", "logreg", "svm", "forest")
+    }
+    return [
+        "# mnistsum: the study report, regenerated from the tracked runs",
         "",
-        *_table(
-            [
-                "train pairs",
-                "combined acc",
-                "sequential argmax acc",
-                "sequential convolved acc",
-                "combined log-loss",
-                "convolved log-loss",
-                "combined ECE",
-                "convolved ECE",
-                "sumnet acc (no digit labels)",
-            ],
-            compare_rows,
-        ),
-        "Regimes: the combined classifier fits the given pairs' sums (`sums`); the sequential one fits each digit "
-        "with its digit label (`digit-labels`, the report's way); the sumnet's points are the learning curve's "
-        "(`sums`, not trained here). The report found the sequential classifier more than four times as accurate "
-        "as the combined one.",
+        f"Tracking store: `{tracking.tracking_uri()}`. Every number below is read from MLflow; the "
+        "'report' columns quote the original study report.",
         "",
-        "## t-SNE (report section 4)",
+        "Params profile these runs used (the sections that set the scale):",
         "",
-        *_table(["map", "kNN accuracy of the sum (2-D)", "trustworthiness"], tsne_rows),
-        "The report judged the maps by eye (clusters in the embedding, none in the input).",
-        "",
-        *beyond_section(runs),
-        "## Figures",
+        "```",
+        *[f"{k}: {v}" for k, v in profile.items()],
+        "```",
         "",
     ]
+
+
+def figures_section(plots: Path, out: Path) -> list[str]:
+    """The stages' figures, copied beside the report."""
+    lines = ["## Figures", ""]
     fig_dir = out.parent / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     for rel in FIGURES:
-        src = plots_dir / rel
+        src = plots / rel
         if src.is_file():
             shutil.copy2(src, fig_dir / src.name)
             lines += [f"![{src.stem}](figures/{src.name})", ""]
-    write_text(out, "\n".join(lines))
-    write_headline(paths.headline, headline)
-    return out
+    return lines
+
+
+def run(params: Params, paths: Paths) -> Path:
+    runs = read_runs(paths.summaries)
+    lines = [
+        *header(params),
+        *nn_section(runs),
+        *grid_sections(runs, params),
+        *compare_section(runs),
+        *tsne_section(runs),
+        *beyond_section(runs),
+        *figures_section(paths.plots, paths.out),
+    ]
+    write_text(paths.out, "\n".join(lines))
+    print(f"report: wrote {paths.out}")
+    return paths.out
