@@ -74,7 +74,7 @@ def main() -> None:
             monitors=[lambda m: models.measures(m, {"val": pairs["val"], "test": pairs["test"]})],
         )
         seconds = time.perf_counter() - t0
-        report, _ = evaluate(result.model, pairs, params.compare.ece_bins, Path("/tmp/mnistsum-bench"), family)
+        report, _ = evaluate(result.model, pairs, params.base.ece_bins, Path("/tmp/mnistsum-bench"), family)
         rows.append(
             {
                 "family": family,

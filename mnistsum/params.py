@@ -44,6 +44,7 @@ class Base(Section):
     # (and is where a password belongs). Never logged with its password.
     optuna_storage: str | None = None
     heartbeat_seconds: int = Field(30, gt=0)  # RDB storage: a trial silent 2x this long is retried elsewhere
+    ece_bins: int = Field(15, gt=1)  # calibration bins of every ECE and reliability diagram, in every stage
 
 
 class Prepare(Section):
@@ -229,7 +230,6 @@ class Compare(Section):
     solver: Literal["sag", "saga", "lbfgs"] = "sag"
     C: float = 0.1
     max_iter: int = Field(100, gt=0)
-    ece_bins: int = Field(15, gt=1)
     n_jobs: int = 2
     # Beside them, the sumnet in `sums` at each size the learning curve trained it (read from its outputs, never
     # trained here).

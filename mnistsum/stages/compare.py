@@ -69,9 +69,7 @@ def _full_proba(model: LogisticRegression, x: np.ndarray, n_classes: int) -> np.
     return out
 
 
-def evaluate_size(
-    train: Pairs, test: Pairs, n: int, solver: str, C: float, max_iter: int, seed: int, bins: int
-) -> dict:
+def evaluate_size(train: Pairs, test: Pairs, n: int, solver: str, C: float, max_iter: int, seed: int) -> dict:
     sub = train.head(n)
     combined, t_comb, conv_comb = _fit(sub.flat(), sub.y.astype(np.int64), solver, C, max_iter, seed)
     x_digits, y_digits = deconstruct(sub)
@@ -122,7 +120,7 @@ class Paths:
 
 def run(params: Params, paths: Paths) -> dict:
     data_dir, plots_dir, metrics_path, summary_path = paths.data, paths.plots, paths.metrics, paths.summary
-    p, seed = params.compare, params.base.seed
+    p, seed, bins = params.compare, params.base.seed, params.base.ece_bins
     train, test = (load_split(data_dir, split) for split in ("train", "test"))
     curve_points, curve_probabilities = [], {}
     if p.sumnet:
@@ -145,10 +143,10 @@ def run(params: Params, paths: Paths) -> dict:
         regime=",".join(sorted(set(REGIMES.values()))),
         tags={f"regime.{k}": v for k, v in REGIMES.items()},
     ) as parent:
-        jobs = (delayed(evaluate_size)(train, test, n, p.solver, p.C, p.max_iter, seed, p.ece_bins) for n in sizes)
+        jobs = (delayed(evaluate_size)(train, test, n, p.solver, p.C, p.max_iter, seed) for n in sizes)
         linear = sorted(Parallel(n_jobs=p.n_jobs)(jobs), key=lambda r: r["n"])
         for r in linear:
-            r = score_size(r, test, p.ece_bins)
+            r = score_size(r, test, bins)
             with tracking.start_run(
                 "compare",
                 f"train_pairs={r['n']}",
@@ -171,7 +169,7 @@ def run(params: Params, paths: Paths) -> dict:
                             f"expected {len(test)} (the learning curve ran on other pairs: dvc repro learning_curve)"
                         )
                     r["_proba"]["sumnet"] = proba
-                    r["sumnet"] = scores(proba, test.y.astype(np.int64), p.ece_bins)
+                    r["sumnet"] = scores(proba, test.y.astype(np.int64), bins)
                     r["sumnet_digit_accuracy"] = point["test_digit_accuracy"]
                     r["sumnet_epochs_run"] = point["epochs_run"]
                     r["sumnet_run_id"] = point["run_id"]
@@ -221,7 +219,7 @@ def run(params: Params, paths: Paths) -> dict:
         rel_path = plots_dir / "compare_reliability.png"
         save_figure(
             figures.reliability_diagram(
-                {labels[name]: calibration_bins(proba, y, p.ece_bins) for name, proba in largest["_proba"].items()},
+                {labels[name]: calibration_bins(proba, y, bins) for name, proba in largest["_proba"].items()},
                 f"Reliability at {largest['n']} training pairs",
             ),
             rel_path,

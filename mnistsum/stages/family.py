@@ -106,7 +106,7 @@ def train_evaluate_register(
             monitors=monitors,
         )
         train_seconds = time.perf_counter() - t0
-        report, figs = evaluate(result.model, pairs, params.compare.ece_bins, paths.plots, stage)
+        report, figs = evaluate(result.model, pairs, params.base.ece_bins, paths.plots, stage)
         report |= {
             "pairs_per_second": training.pairs_per_second(result.model, pairs["test"].x),
             "epochs_run": result.epochs_run,

@@ -120,7 +120,7 @@ def run(params: Params, paths: Paths) -> dict:
                     specs[family], pairs, n, budget, batch, seed, child.info.run_id, f"learning_curve {name}", regime
                 )
                 probabilities[point_key(family, regime, n)] = proba = r.pop("_proba")
-                r["test_ece"] = metrics.ece(proba, pairs["test"].y.astype(np.int64), params.compare.ece_bins)
+                r["test_ece"] = metrics.ece(proba, pairs["test"].y.astype(np.int64), params.base.ece_bins)
                 tracking.log_metrics(
                     child.info.run_id,
                     {f"final_{k}": v for k, v in r.items() if k.endswith("accuracy")}
