@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistsum import models, tracking, training
+from mnistsum.data.feed import training_arrays
 from mnistsum.data.mnist import load_mnist
 from mnistsum.data.pairs import Pairs, protocol_split
 from mnistsum.models.specs import MlpSpec
@@ -65,7 +66,7 @@ def one_seed(family: str, recipe: tuple, pairs: dict[str, Pairs], seed: int, bat
     t0 = time.perf_counter()
     result = training.train(
         spec,
-        training.training_arrays(pairs, "sums"),
+        training_arrays(pairs, "sums"),
         epochs,
         batch,
         seed,

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from mnistsum import models, training
+from mnistsum.data.feed import training_arrays
 from mnistsum.data.pairs import load_split
 from mnistsum.models.specs import MlpSpec
 from mnistsum.params import load_params
 from mnistsum.stages.family import evaluate
-from mnistsum.training import training_arrays
 
 
 def main() -> None:

@@ -127,7 +127,7 @@ class Training(Section):
     patience: int = Field(gt=0)
     schedule: Literal["constant", "cosine"] = "cosine"  # cosine decays over max_epochs
     train_fraction: float = Field(1.0, gt=0, le=1)
-    # sums: the given pairs' sum labels only; digits: fresh pairs each epoch (training.FreshPairs), labelled
+    # sums: the given pairs' sum labels only; digits: fresh pairs each epoch (data.feed.FreshPairs), labelled
     # from the digit labels. Every run, metrics file and registered version names it.
     regime: Regime
     model_name: str = Field(min_length=1)  # the family's own registered name

@@ -16,10 +16,11 @@ from PIL import Image
 from mnistsum import tracking
 from mnistsum.cli import main as cli_main
 from mnistsum.cli import read_file
+from mnistsum.data.feed import Arrays
 from mnistsum.models.served import PixelError, model_input
 from mnistsum.models.specs import MlpSpec
 from mnistsum.tracking.registry import log_and_register
-from mnistsum.training import Arrays, train
+from mnistsum.training import train
 
 GOOD = np.zeros((2, 56, 28), np.uint8)
 

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import recording_family
 
+from mnistsum.data.feed import Arrays, FreshPairs, training_arrays
 from mnistsum.models.specs import MlpSpec
-from mnistsum.training import Arrays, FreshPairs, SmallBudget, fit_at_size, train, training_arrays
+from mnistsum.stages.learning_curve import SmallBudget, fit_at_size
+from mnistsum.training import train
 
 
 def test_same_seed_same_weights(tiny_splits, test_seed):

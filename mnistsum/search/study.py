@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from optuna.visualization import matplotlib as ovm
 
 from mnistsum import models, tracking, training
+from mnistsum.data.feed import Arrays
 from mnistsum.data.splits import load_data
 from mnistsum.figures import save_figure
 from mnistsum.files import write_json, write_metrics
@@ -25,7 +26,6 @@ from mnistsum.models.specs import Spec
 from mnistsum.params import Params, Search
 from mnistsum.search import storage as study_storage
 from mnistsum.search.spaces import FAMILY, search_space
-from mnistsum.training import Arrays
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnistsum import models, tracking, training
+from mnistsum.data.feed import Arrays
 from mnistsum.data.splits import load_data
 from mnistsum.files import write_json, write_metrics
 from mnistsum.params import Params
-from mnistsum.training import Arrays
 
 
 @dataclass(frozen=True)

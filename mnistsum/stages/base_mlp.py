@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnistsum import figures, tracking, training
+from mnistsum.data.feed import Arrays
 from mnistsum.data.splits import load_data
 from mnistsum.figures import save_figure
 from mnistsum.files import write_json, write_metrics
 from mnistsum.models.specs import MlpSpec
 from mnistsum.params import Params
-from mnistsum.training import Arrays
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mnistsum import figures, metrics, models, tracking, training
+from mnistsum.data.feed import training_arrays
 from mnistsum.data.pairs import N_CLASSES, Pairs
 from mnistsum.data.splits import StageData, load_data
 from mnistsum.errors import InputError
@@ -79,7 +80,7 @@ def train_evaluate_register(
     started = time.perf_counter()
     seed, batch = params.base.seed, params.base.batch_size
     pairs = stage_data.pairs
-    data = training.training_arrays(pairs, section.regime)
+    data = training_arrays(pairs, section.regime)
     run_params = {
         "config": spec.to_dict(),
         stage: section.model_dump(exclude={"model"}),

@@ -17,7 +17,7 @@ from mnistsum.cli import main as cli_main
 from mnistsum.models import served, sumnet
 from mnistsum.models.specs import CnnSpec, MlpSpec, SumnetSpec
 from mnistsum.tracking.registry import log_and_register
-from mnistsum.training import training_arrays
+from mnistsum.data.feed import training_arrays
 
 # Big enough to learn digits in seconds on 2 cores, small enough for the suite.
 QUICK_SUMNET = SumnetSpec(filters=(16, 32), convs_per_block=1, dense=64, dropout=0.0, learning_rate=0.003)

@@ -9,8 +9,8 @@ import pytest
 
 from mnistsum import models, tracking
 from mnistsum.models.specs import MlpSpec
+from mnistsum.stages.learning_curve import SmallBudget
 from mnistsum.tracking.registry import champion, log_and_register
-from mnistsum.training import SmallBudget
 
 
 def test_both_stages_log_their_runs_and_register_their_models(stage_runs, monkeypatch):
@@ -73,11 +73,14 @@ def test_learning_curve_runs_every_family_in_every_regime(curve_run, tiny_params
     with np.load(paths.probabilities) as npz:
         assert sorted(npz.files) == sorted(f"{f}/{r}/{n}" for f, r, n in trained)
         assert all(npz[k].shape == (300, 19) for k in npz.files)
-    # The DVC metrics: the families table at all pairs, by regime, and the regimes they hold.
+    # The DVC metrics: every point of the curve, regime -> family -> size, and the regimes they hold.
     metrics = json.loads(paths.metrics.read_text())
     assert metrics["regime"] == "digits,sums" and metrics["train_pairs"] == full
     assert set(metrics["sums"]) == set(metrics["digits"]) == {"mlp", "cnn", "sumnet"}
-    assert metrics["digits"]["mlp"] == 0.2  # the final stage's own result, not retrained
+    sizes = sorted({*(min(n, full) for n in tiny_params.learning_curve.train_sizes), full})
+    assert all(sorted(map(int, metrics[r][f])) == sizes for r in ("sums", "digits") for f in metrics["sums"])
+    assert metrics["digits"]["mlp"][str(full)] == 0.2  # the final stage's own result, not retrained
+    assert metrics["sums"]["cnn"][str(full)] == out["table"]["sums"]["cnn"][str(full)]
 
 
 def _register(family: str, val: float, model, splits):

@@ -1,9 +1,10 @@
 import numpy as np
 
 from mnistsum import models
+from mnistsum.data.feed import Arrays
 from mnistsum.models.specs import MlpSpec
 from mnistsum.stages.tsne import knn_accuracy, score_map, tsne_2d
-from mnistsum.training import Arrays, train
+from mnistsum.training import train
 
 
 def test_knn_accuracy_separates_clusters_from_noise():

@@ -19,10 +19,11 @@ from PIL import Image
 
 from mnistsum import tracking
 from mnistsum.cli import main as cli_main
+from mnistsum.data.feed import Arrays
 from mnistsum.models.specs import MlpSpec
 from mnistsum.services import free_port, wait_until_answers
 from mnistsum.tracking.registry import RegistryError, champion, log_and_register, promote
-from mnistsum.training import Arrays, train
+from mnistsum.training import train
 
 IDS = {"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}
 
