@@ -15,9 +15,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from mnistsum import experiments, results, tracking
+from mnistsum.data.images import read_grey
 from mnistsum.errors import InputError, exits_cleanly
 from mnistsum.models.served import SHAPE_TEXT, PixelError, model_input
 from mnistsum.params import load_params, materialise
@@ -46,31 +46,7 @@ def read_file(path: Path) -> np.ndarray:
                 return f["x"]
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
                 raise InputError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-    try:
-        with Image.open(path) as img:
-            x = grey_pixels(img, path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InputError(
-            f"{path}: not a readable image (expected a grayscale PNG of {SHAPE_TEXT.split(': ')[1]})"
-        ) from None
-    if x.shape != (56, 28):
-        raise InputError(f"{path}: image of {x.shape[0]} rows x {x.shape[1]} columns, expected 56 rows x 28 columns")
-    return x[None]
-
-
-def grey_pixels(img: Image.Image, path: Path) -> np.ndarray:
-    """An image's grey levels, never a silent conversion: colour is accepted only when its channels are equal
-    (a grey image saved as RGB), and any transparency is refused (what lies under it is unknown)."""
-    if img.mode not in ("L", "1", "P", "RGB", "RGBA", "LA"):
-        raise InputError(f"{path}: image mode {img.mode}, expected an 8-bit grayscale PNG")
-    if img.mode in ("L", "1"):
-        return np.asarray(img.convert("L"), dtype=np.uint8)
-    rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
-    if (rgba[..., 3] != 255).any():
-        raise InputError(f"{path}: image has transparent pixels ({img.mode}); expected an opaque grayscale PNG")
-    if not ((rgba[..., 0] == rgba[..., 1]) & (rgba[..., 1] == rgba[..., 2])).all():
-        raise InputError(f"{path}: colour image ({img.mode} with unequal channels); expected a grayscale PNG")
-    return rgba[..., 0].copy()
+    return read_grey(path, [(56, 28)])[None]
 
 
 def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:

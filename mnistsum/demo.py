@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from scipy import ndimage
 
 from mnistsum import tracking
+from mnistsum.data.images import read_grey
 from mnistsum.errors import InputError
 
 CANVAS = 280  # the drawing canvases' side in pixels: 10x an MNIST digit
@@ -73,26 +74,16 @@ def to_mnist(image: np.ndarray, what: str = "canvas") -> np.ndarray:
 
 
 def read_upload(paths: list[str]) -> np.ndarray:
-    """An upload: one 56x28 PNG (the pair as the model takes it), or two 28x28 PNGs (top, then bottom); either
-    way grey levels used as they are (already MNIST-like). Returns the (56, 28) uint8 pair."""
+    """An upload: one 56x28 PNG (the pair as the model takes it), or two 28x28 PNGs (top, then bottom), read
+    under the one image contract `mnistsum predict` uses (mnistsum.data.images). Returns the (56, 28) uint8 pair."""
     if len(paths) not in (1, 2):
         raise DemoInputError(f"{len(paths)} files uploaded: expected one 56x28 PNG or two 28x28 PNGs")
-    images = []
-    for path in paths:
-        name = Path(path).name
-        try:
-            with Image.open(path) as img:
-                images.append(ink(np.asarray(img.convert("RGBA") if img.mode in ("P", "LA") else img)))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise DemoInputError(f"{name}: not a readable image (expected a PNG)") from None
-    shapes = [im.shape for im in images]
-    if len(images) == 1 and shapes[0] != (56, 28):
-        raise DemoInputError(f"{Path(paths[0]).name}: {shapes[0][0]}x{shapes[0][1]} pixels, expected 56 rows x 28")
-    if len(images) == 2 and any(s != (28, 28) for s in shapes):
-        bad = next(Path(p).name for p, s in zip(paths, shapes) if s != (28, 28))
-        raise DemoInputError(f"{bad}: not 28x28 pixels; two files must each be one 28x28 digit")
-    pair = np.concatenate(images) if len(images) == 2 else images[0]
-    return np.clip(np.round(pair), 0, 255).astype(np.uint8)
+    size = (56, 28) if len(paths) == 1 else (28, 28)
+    try:
+        images = [read_grey(path, [size], name=Path(path).name) for path in paths]
+    except InputError as exc:
+        raise DemoInputError(str(exc)) from None
+    return np.concatenate(images)
 
 
 def canvas_image(value: Any) -> np.ndarray | None:

@@ -105,8 +105,11 @@ def test_bad_files_are_one_line_and_exit_2(case, tmp_path, capsys):
 
 
 def _png(tmp_path) -> Path:
+    """A readable pair: a bright stroke in each half on black."""
     path = tmp_path / "p.png"
-    Image.fromarray(GOOD[0]).save(path)
+    pair = GOOD[0].copy()
+    pair[10:18, 12:15] = pair[38:46, 12:15] = 255
+    Image.fromarray(pair).save(path)
     return path
 
 

@@ -72,8 +72,8 @@ def test_uploads_one_pair_or_two_digits_and_nothing_else(mnist, tmp_path):
     Image.fromarray(np.zeros((30, 30), dtype=np.uint8)).save(tmp_path / "big.png")
     (tmp_path / "notes.png").write_text("not an image")
     for files, message in (
-        (["big.png"], "big.png: 30x30 pixels, expected 56 rows x 28"),
-        (["top.png", "big.png"], "big.png: not 28x28 pixels"),
+        (["big.png"], "big.png: image of 30 rows x 30 columns, expected 56 rows x 28 columns"),
+        (["top.png", "big.png"], "big.png: image of 30 rows x 30 columns, expected 28 rows x 28 columns"),
         (["notes.png"], "notes.png: not a readable image"),
         (["top.png", "top.png", "top.png"], "3 files uploaded"),
     ):
@@ -125,7 +125,7 @@ def test_the_page_answers_through_gradio_client(page_url, reader, mnist, tmp_pat
     assert line == "### " + reader.read(np.concatenate([mnist.x_test[0], mnist.x_test[1]])).line
     Image.fromarray(np.zeros((30, 30), dtype=np.uint8)).save(tmp_path / "big.png")
     line, *_ = client.predict(None, None, [handle_file(str(tmp_path / "big.png"))], api_name="/read")
-    assert line == "**error:** big.png: 30x30 pixels, expected 56 rows x 28"
+    assert line == "**error:** big.png: image of 30 rows x 30 columns, expected 56 rows x 28 columns"
 
 
 @pytest.fixture(scope="module")
