@@ -179,7 +179,7 @@ def train(
         model.fit(
             fresh.dataset(epochs),
             steps_per_epoch=len(fresh),
-            shuffle=False,  # the dataset's batches are already in their shuffled order
+            shuffle=False,  # each epoch's pairs are freshly drawn at random
             validation_data=(data.x_val, data.y_val),
             epochs=epochs,
             callbacks=cbs,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 from dataclasses import dataclass
 
 # TF prints harmless C++ graph warnings on every fit; Python exceptions still surface.
@@ -31,7 +30,6 @@ class Arrays:
     x_test: np.ndarray
     y_test: np.ndarray
     train_pairs: Pairs | None = None  # the source of x_train, for drawing fresh pairs each epoch
-    val_pairs: Pairs | None = None  # raw validation pixels, as a registered model is scored on them
 
     @classmethod
     def from_pairs(cls, train: Pairs, val: Pairs, test: Pairs) -> Arrays:
@@ -43,7 +41,6 @@ class Arrays:
             test.x,
             test.y.astype(np.int64),
             train,
-            val,
         )
 
     @classmethod
@@ -68,19 +65,15 @@ class FreshPairs:
     stay as clean as before; only the combinations are new. One epoch is as many pairs as the file holds,
     so an epoch costs the same, but the network rarely sees the same combination twice.
 
-    Every epoch's combinations and batch order are drawn before training and gathered inside tf.data, so no
-    Python generator feeds the steps: Keras runs a PyDataset through tf.data.Dataset.from_generator, which
-    nearly doubled a conv step (benchmarks/digits_feed.py). The draws are those of the PyDataset this class
-    replaced in 025b3a4, in the same order, so every result trained before stands."""
+    Every epoch's combinations are drawn from the seeded generator before training and gathered inside tf.data,
+    so no Python generator feeds the steps (Keras runs one through tf.data.Dataset.from_generator, which nearly
+    doubled a conv step). The pairs are drawn independently, so batches are taken in the order drawn."""
 
     def __init__(self, pairs: Pairs, batch_size: int, seed: int):
         self.images, labels = pairs.unique_digits()
         self.labels = labels.astype(np.int64)
         self.n, self.batch_size = len(pairs), batch_size
         self.rng = np.random.default_rng(seed)
-        # The PyDataset drew once more than it trained on (Keras reset it before the first epoch); skipping
-        # that draw keeps each seed's pairs what they were.
-        self.draw()
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
@@ -95,13 +88,6 @@ class FreshPairs:
         keeps one iterator over all of them."""
         steps, size = len(self), self.batch_size
         tops, bottoms = tf.unstack(tf.constant(np.stack([self.draw() for _ in range(epochs)], axis=1), tf.int64))
-        orders = []
-        for _ in range(epochs):
-            # Keras shuffled a PyDataset's batches with Python's `random` (seeded by seed_everything) at the
-            # start of each epoch; the same calls in the same order give the same batches.
-            order = list(range(steps))
-            random.shuffle(order)
-            orders.append(order)
         images, labels = tf.constant(self.images), tf.constant(self.labels)
 
         def batch(epoch: tf.Tensor, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -110,5 +96,5 @@ class FreshPairs:
             x = tf.concat([tf.gather(images, top), tf.gather(images, bottom)], axis=1)
             return x, tf.gather(labels, top) + tf.gather(labels, bottom)
 
-        index = (np.repeat(np.arange(epochs), steps), np.concatenate(orders))
+        index = (np.repeat(np.arange(epochs), steps), np.tile(np.arange(steps), epochs))
         return tf.data.Dataset.from_tensor_slices(index).map(batch).prefetch(tf.data.AUTOTUNE)
