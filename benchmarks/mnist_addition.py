@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--mlp", type=Path, default=Path("models/final/best.json"), help="the final MLP's best.json")
     parser.add_argument("--epochs", type=int, help="cap every family at this many epochs (a quick look)")
+    parser.add_argument("--train-pairs", type=int, help="train on only the first N training pairs (a quick look)")
     parser.add_argument("--out", type=Path, help="write every row as JSON here too")
     parser.add_argument("--pulled", help="score this registered model URI on the protocol's test pairs instead")
     args = parser.parse_args()
@@ -157,6 +158,7 @@ def main() -> None:
         params={
             "protocol": "N=1, 30,000 train pairs (each digit once), 5,000 test pairs (each digit once)",
             "val_pairs": args.val_pairs,
+            "train_pairs": args.train_pairs or "all",
             "seeds": list(seeds),
             **{f"config.{f}": plan[f][0].to_dict() for f in args.families},
             **{f"epochs.{f}": plan[f][1] for f in args.families},
@@ -165,6 +167,8 @@ def main() -> None:
     ) as parent:
         for seed in seeds:
             pairs = protocol_split(load_mnist(), seed, args.val_pairs)
+            if args.train_pairs:
+                pairs["train"] = pairs["train"].head(args.train_pairs)
             for family in args.families:
                 with tracking.start_run(
                     "benchmarks",

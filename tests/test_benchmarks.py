@@ -1,0 +1,53 @@
+"""Each maintained benchmark runs end to end on tiny settings (its numbers are measured by hand, never asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], tmp_path: Path, timeout: int = 900) -> str:
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_the_addition_protocol_benchmark(tiny_params_file, tmp_path):
+    out = tmp_path / "addition.json"
+    args = ["--params", str(tiny_params_file), "--seeds", "2", "--families", "sumnet", "mlp", "--epochs", "1"]
+    args += ["--train-pairs", "300", "--val-pairs", "100", "--mlp", str(tmp_path / "none.json"), "--out", str(out)]
+    printed = _run([str(REPO / "benchmarks" / "mnist_addition.py"), *args], tmp_path)
+    rows = json.loads(out.read_text())
+    assert sorted((r["family"], r["seed"]) for r in rows) == [("mlp", 0), ("mlp", 1), ("sumnet", 0), ("sumnet", 1)]
+    assert all(0 <= r["test_accuracy"] <= 1 for r in rows)
+    assert all(r["test_digit_accuracy"] is not None for r in rows if r["family"] == "sumnet")
+    assert "| sumnet | 2 |" in printed and "DeepStochLog" in printed
+
+
+def test_the_families_benchmark(tiny_params_file, tiny_data_dir, tmp_path):
+    out = tmp_path / "models.json"
+    args = ["--params", str(tiny_params_file), "--data", str(tiny_data_dir), "--epochs", "1"]
+    args += ["--mlp", str(tmp_path / "none.json"), "--out", str(out)]
+    printed = _run([str(REPO / "benchmarks" / "models.py"), *args], tmp_path)
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["family"] for r in rows] == ["mlp", "cnn", "sumnet"]
+    assert all(r["pairs_per_second"] > 0 and r["epochs_run"] == 1 for r in rows)
+    assert "| sumnet |" in printed
+
+
+@pytest.mark.slow  # starts its own PostgreSQL and three rounds of worker processes
+def test_the_workers_benchmark(tmp_path):
+    printed = _run([str(REPO / "benchmarks" / "workers.py"), "--trials", "4", "--trial-seconds", "0.05"], tmp_path)
+    assert "| 4 |" in printed and "storage overhead per trial" in printed
