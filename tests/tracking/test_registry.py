@@ -20,8 +20,10 @@ from PIL import Image
 from mnistsum import tracking
 from mnistsum.cli import main as cli_main
 from mnistsum.data.feed import Arrays
+from mnistsum.errors import InputError
 from mnistsum.models.specs import MlpSpec
 from mnistsum.services import free_port, wait_until_answers
+from mnistsum.tracking.pull import pull
 from mnistsum.tracking.registry import RegistryError, champion, log_and_register, promote
 from mnistsum.training import train
 
@@ -225,6 +227,29 @@ def test_pulled_model_stands_alone(mlflow_store, tiny_model, tiny_splits, tmp_pa
     assert (folder / "input_example.json").is_file()
 
 
+def test_pull_never_deletes_what_it_did_not_write_and_never_passes_a_broken_model(
+    mlflow_store, tiny_model, tiny_splits, tmp_path
+):
+    _register(tiny_model, 0.5, tiny_splits)
+    folder = tmp_path / "model"
+    pull("models:/mnistsum-mlp@champion", folder)
+    # A user's file beside a pulled model (or a folder with an MLmodel of its own): never replaced.
+    (folder / "thesis.tex").write_text("mine")
+    with pytest.raises(InputError, match=r"holds files no pull wrote \(thesis.tex\)"):
+        pull("models:/mnistsum-mlp@champion", folder)
+    assert (folder / "thesis.tex").read_text() == "mine"
+    (folder / "thesis.tex").unlink()
+    pull("models:/mnistsum-mlp@champion", folder)  # everything in it is the pull's own: replaced
+    # A registered version whose network file is garbage: refused before anything is put in place.
+    store = Path(mlflow_store.removeprefix("sqlite:///")).parent
+    for keras_file in store.rglob("*.keras"):
+        keras_file.write_bytes(b"not a model")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(InputError, match=r"cannot pull 'models:/mnistsum-mlp@champion': the model does not load"):
+        pull("models:/mnistsum-mlp@champion", tmp_path / "fresh")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no folder, no staging left behind
+
+
 def test_pull_refuses_in_one_line_and_leaves_nothing(mlflow_store, tiny_model, tiny_splits, tmp_path):
     """A folder holding something else, an unknown model, and a folder with no store: one line, exit 2, and
     neither a half-filled folder nor an empty store is left."""
@@ -236,7 +261,13 @@ def test_pull_refuses_in_one_line_and_leaves_nothing(mlflow_store, tiny_model, t
     elsewhere.mkdir()
     env_without_store = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     cases = [
-        (["pull", str(taken)], os.environ, tmp_path, f"error: {taken}: not empty and not a pulled model"),
+        (["pull", str(taken)], os.environ, tmp_path, f"error: {taken}: holds files no pull wrote (notes.txt)"),
+        (
+            ["pull", "--model", "/etc", str(tmp_path / "x")],
+            os.environ,
+            tmp_path,
+            "error: --model '/etc': expected a registered model",
+        ),
         (
             ["pull", "--model", "models:/nope@champion", str(tmp_path / "p")],
             os.environ,
