@@ -13,11 +13,17 @@ else. A SQLAlchemy URL (`postgresql+psycopg://user:secret@host/db`) in MNISTSUM_
   exactly as a single process always has).
 
 The URL's password never reaches a log, a run or an out: `masked` is the only form ever printed.
+
+A process killed mid-write leaves a torn last line in a journal file; Optuna would glue the next write to it and
+never read the file again. Every write here drops a torn tail first, under the journal's own lock (no live writer
+can be mid-write then), and a journal already corrupt inside is refused with the one command that repairs it.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -28,6 +34,7 @@ import sqlalchemy.exc
 from optuna.storages import JournalStorage
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
@@ -87,10 +94,54 @@ def _password(url: str) -> str | None:
         return None
 
 
+class JournalFile(JournalFileBackend):
+    """Optuna's journal file, whose every write first drops a torn tail a killed writer left."""
+
+    def append_logs(self, logs: list[dict]) -> None:
+        with get_lock_file(self._lock):
+            drop_torn_tail(Path(self._file_path))
+        super().append_logs(logs)
+
+
+def drop_torn_tail(path: Path) -> int:
+    """Cut a last line that has no newline (a write that never finished); returns the bytes dropped."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+    print(f"note: {path}: dropped a torn last record ({len(data) - keep} bytes) a killed process left", file=sys.stderr)
+    return len(data) - keep
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal with a line that is not a record (an old torn write glued to the next one), naming the
+    command that cuts the file back to its last good record; a torn last line alone is dropped on the next write."""
+    if not path.is_file():
+        return
+    offset = 0
+    with open(path, "rb") as f:
+        lines = f.readlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.endswith(b"\n") and number == len(lines):
+            return
+        try:
+            json.loads(line)
+        except ValueError:
+            later = len(lines) - number
+            raise InputError(
+                f"{path}: line {number} is not a journal record (a torn write); `truncate -s {offset} {path}` keeps "
+                f"the {number - 1} records before it and drops it and the {later} after it (their trials run again)"
+            ) from None
+        offset += len(line)
+
+
 def make_storage(url: str | None, journal_path: Path, heartbeat_seconds: int = 30) -> optuna.storages.BaseStorage:
     if url is None:
         journal_path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(journal_path)))
+        check_journal(journal_path)
+        return JournalStorage(JournalFile(str(journal_path)))
     check_database(url)
     for attempt in range(10):
         try:
