@@ -10,6 +10,18 @@ export DVC_NO_ANALYTICS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
+# A .venv copied or moved with the clone still belongs to the old place: it imports mnistsum from there (edits
+# here silently ignored) and its scripts break once the old clone is gone. Where its mnistsum comes from decides;
+# a .venv from elsewhere (or broken) is removed here and rebuilt by the install below.
+VENV_ROOT := $(shell test -d .venv && (cd / && "$(CURDIR)/.venv/bin/python" -c \
+	'import mnistsum, pathlib; print(pathlib.Path(mnistsum.__file__).resolve().parents[1])' 2>/dev/null || echo broken))
+ifneq ($(VENV_ROOT),)
+ifneq ($(VENV_ROOT),$(CURDIR))
+$(info .venv imports mnistsum from $(VENV_ROOT), not from $(CURDIR): rebuilding it here)
+$(shell rm -rf .venv)
+endif
+endif
+
 .venv/.installed: pyproject.toml uv.lock
 	@# Exactly the versions in uv.lock (the reference run's), installed by uv; pip only bootstraps uv itself.
 	test -x .venv/bin/uv || (python3 -m venv .venv && $(PY) -m pip install -q "uv==$(UV_VERSION)")
@@ -26,8 +38,11 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 		echo "warning: no Chromium found; install it (apt-get install chromium) for the demo's browser tests"
 	touch $@
 
-.PHONY: install repro test quick services
+.PHONY: install repro test quick services check-venv
 install: .venv/.installed
+
+check-venv:  # only the check above: says whether .venv belongs to this checkout (and removes it if not)
+	@echo ".venv: $(if $(wildcard .venv),belongs to $(CURDIR),none (make install builds it))"
 
 repro: .venv/.installed
 	dvc repro

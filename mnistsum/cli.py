@@ -9,7 +9,9 @@ import json
 import logging
 import os
 import shlex
+import signal
 import socket
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -21,6 +23,7 @@ from mnistsum.data.images import read_grey
 from mnistsum.errors import InputError, exits_cleanly
 from mnistsum.models.served import SHAPE_TEXT, PixelError, model_input
 from mnistsum.params import load_params, materialise
+from mnistsum.services import wait_until_answers
 from mnistsum.tracking.diff import diff_runs, format_diff, resolve_run
 from mnistsum.tracking.pull import pull
 from mnistsum.tracking.registry import load_sum_model
@@ -162,11 +165,12 @@ def cmd_ui(args: argparse.Namespace) -> None:
             "server's page, or run mlflow ui against the database yourself"
         )
     tracking.configure(read_only=True)
-    exec_server(
+    run_server(
         ["ui", "--backend-store-uri", uri],
         args.host,
         args.port,
         f"MLflow UI on http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning",
+        "/health",
     )
 
 
@@ -174,11 +178,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     """`mlflow models serve` of a registered model from the project's store, in this environment: the same
     flags, from any folder (the store is found as every mnistsum command finds it)."""
     tracking.configure(read_only=True)
-    exec_server(
+    run_server(
         ["models", "serve", "-m", args.model, "--env-manager", "local"],
         args.host,
         args.port,
         f'serving {args.model} on http://{args.host}:{args.port}/invocations (POST JSON {{"inputs": ...}})',
+        "/ping",
         # The server process looks the store up itself (from any folder) and starts uvicorn from PATH.
         env={
             "MLFLOW_TRACKING_URI": tracking.absolute_uri(tracking.tracking_uri()),
@@ -197,9 +202,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
     demo.serve(args.model, args.host, args.port)
 
 
+def port_number(text: str) -> int:
+    """A --port value: a TCP port, 1-65535 (argparse turns the ValueError into one usage line)."""
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
 def free_port(host: str, port: int) -> None:
     """One error line when a server could not listen on host:port, before anything starts."""
-    with socket.socket() as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
         # As the servers do: a port a stopped server left in TIME_WAIT is free; one with a listener is not.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -211,13 +225,29 @@ def free_port(host: str, port: int) -> None:
             ) from None
 
 
-def exec_server(mlflow_args: list[str], host: str, port: int, banner: str, env: dict[str, str] | None = None) -> None:
-    """Replace this process with an MLflow server, once its port is known to be free: otherwise MLflow prints its
-    banner, fails among INFO lines, and exits 0."""
+def run_server(
+    mlflow_args: list[str], host: str, port: int, ready: str, health: str, env: dict[str, str] | None = None
+) -> None:
+    """Run an MLflow server until it stops, once its port is known to be free (otherwise MLflow prints its banner,
+    fails among INFO lines, and exits 0): say it is starting, then `ready` once `health` answers (the UI takes
+    about a minute on 2 cores). A signal to this process stops the server too."""
     free_port(host, port)
-    print(banner, flush=True)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    print(f"starting on {url} ...", flush=True)
     command = [sys.executable, "-m", "mlflow", *mlflow_args, "--host", host, "--port", str(port)]
-    os.execve(sys.executable, command, os.environ | (env or {}))
+    server = subprocess.Popen(command, env=os.environ | (env or {}))
+
+    def stop(signum, _frame):
+        server.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
+    try:
+        wait_until_answers(url + health, server, timeout=600, what="the server")
+        print(ready, flush=True)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+    sys.exit(server.wait())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -257,7 +287,7 @@ def parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve on the project's store)")
     sv.add_argument("--model", default="models:/mnistsum@champion", help="MLflow model URI")
     sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=5001)
+    sv.add_argument("--port", type=port_number, default=5001)
     sv.set_defaults(func=cmd_serve)
 
     ex = sub.add_parser("exps", help="DVC experiments against their reference: changed params, headline accuracies")
@@ -287,12 +317,12 @@ def parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="a page to draw two digits and watch the registered model read them (Gradio)")
     dm.add_argument("--model", default="models:/mnistsum@champion", help="MLflow model URI")
     dm.add_argument("--host", default="127.0.0.1")
-    dm.add_argument("--port", type=int, default=7860)
+    dm.add_argument("--port", type=port_number, default=7860)
     dm.set_defaults(func=cmd_demo)
 
     ui = sub.add_parser("ui", help="browse the runs: mlflow ui on the project's store (re-rooted if moved)")
     ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--port", type=port_number, default=5000)
     ui.set_defaults(func=cmd_ui)
 
     return p

@@ -91,6 +91,13 @@ def test_ui_on_a_busy_port_is_one_error_line_before_any_url(mlflow_store, tmp_pa
     assert len(lines) == 1 and lines[0].startswith("error: cannot serve on 127.0.0.1:") and str(port) in lines[0]
 
 
+@pytest.mark.parametrize("args", [["ui", "--port", "99999"], ["serve", "--port", "0"], ["demo", "--port", "x"]])
+def test_a_port_out_of_range_is_a_usage_error(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(args)
+    assert exc.value.code == 2 and "argument --port: invalid port_number value" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case", sorted(FILES))
 def test_bad_files_are_one_line_and_exit_2(case, tmp_path, capsys):
     make, expected = FILES[case]

@@ -244,7 +244,9 @@ def test_a_teammate_pulls_the_outs_and_has_nothing_to_run(repo, tmp_path):
     """dvc push to a directory remote, then a second clone pulls: nothing to do, and dvc repro runs no stage."""
     root, env, _ = repo
     remote = tmp_path / "remote"
-    _run(["dvc", "remote", "add", "-d", "shared", str(remote)], root, env)
+    # The clone may have a `shared` remote already (the README's sharing block, run before): as written, it works.
+    _run(["dvc", "remote", "add", "shared", str(tmp_path / "an-older-remote")], root, env)
+    _run(["dvc", "remote", "add", "-f", "-d", "shared", str(remote)], root, env)
     try:
         _run(["git", "add", ".dvc/config"], root, env)
         _run(["git", "commit", "-qm", "shared remote"], root, env)

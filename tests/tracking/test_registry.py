@@ -6,6 +6,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -444,18 +446,28 @@ def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path
         text=True,
         start_new_session=True,  # mlflow ui starts server workers: stop the whole group, or they keep the pipe
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(ui.stdout.readline, "")), daemon=True)
+    reader.start()
     try:
-        try:
-            wait_until_answers(f"http://127.0.0.1:{port}/health", ui, 120, "mnistsum ui")
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}: {ui.stdout.read()[-2000:]}")
+        deadline = time.time() + 180
+        while not any(line.startswith("MLflow UI on") for line in lines) and time.time() < deadline:
+            assert ui.poll() is None, "".join(lines)[-2000:]
+            time.sleep(0.5)
+        # It says it is starting at once, and gives the URL only once the server answers there.
+        starting = next(i for i, line in enumerate(lines) if line.startswith(f"starting on http://127.0.0.1:{port}"))
+        ready = next(i for i, line in enumerate(lines) if line.startswith("MLflow UI on"))
+        assert starting < ready and f"http://127.0.0.1:{port}/#/experiments" in lines[ready]
+        wait_until_answers(f"http://127.0.0.1:{port}/health", ui, 5, "mnistsum ui")
         figure = urllib.request.urlopen(
             f"http://127.0.0.1:{port}/get-artifact?path=figures/f.png&run_uuid={run_id}", timeout=30
         ).read()
         assert figure == b"figure bytes"
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
-        output = ui.communicate(timeout=60)[0]
+        ui.wait(timeout=60)
+        reader.join(timeout=60)
+    output = "".join(lines)
     assert f"moved from {old}/mlruns: re-rooted" in output
     assert tables_naming(old) == [] and "runs.artifact_uri" in tables_naming(moved)
 
