@@ -60,7 +60,9 @@ def headline(metrics: dict[str, dict]) -> list[str]:
     for stage in GRID_STAGES:
         if stage in metrics:
             m = metrics[stage]
-            pick = f"rule's pick; default point: test {_num(m.get('default_test_accuracy'))}"
+            chosen = f"`{m['chosen']}`" if "chosen" in m else "the rule's pick"
+            pairs = f" on {int(m['train_pairs']):,} pairs" if "train_pairs" in m else ""
+            pick = f"{chosen}{pairs}; the default point: test {_num(m.get('default_test_accuracy'))}"
             rows.append([stage, m["regime"], m["val_accuracy"], m["test_accuracy"], pick])
     if "compare" in metrics:
         m = metrics["compare"]

@@ -63,6 +63,8 @@ def run(params: Params, paths: Paths) -> dict:
         chosen = choose_depth(depth_rows, p.overfit_gap)
         at = next(r for r in depth_rows if r["max_depth"] == chosen)
         summary = {
+            "chosen": f"max_depth={chosen}",
+            "default_val_accuracy": rows[0]["val_accuracy"],
             "default_test_accuracy": rows[0]["test_accuracy"],
             "default_train_accuracy": rows[0]["train_accuracy"],
             "overfitting_depths": ",".join(map(str, over)) or "none",

@@ -224,11 +224,17 @@ def stage_run(
         write_tables(rows, table_csv, table_md, title)
         write_json(paths.summary, summary)
         val, test = headline
+        # The headline is the rule's pick on the grid's pairs, so it names the pick and the pairs, with the
+        # report's default point beside it (fitted on its own, often larger, share of the pairs).
         write_metrics(
             paths.metrics,
             summary[val],
             summary[test],
+            chosen=summary["chosen"],
+            train_pairs=summary["train_pairs"],
+            default_val_accuracy=summary["default_val_accuracy"],
             default_test_accuracy=summary["default_test_accuracy"],
+            default_train_pairs=summary["default_train_pairs"],
             regime="sums",  # every grid point fits the given pairs' sums
         )
         tracking.log_metrics(

@@ -47,6 +47,8 @@ def run(params: Params, paths: Paths) -> dict:
         rows += run_grid(make, iters, data, rid, "logreg", p.n_jobs, len(data.val.y))
         default = rows[0]
         summary = {
+            "chosen": best["label"],
+            "default_val_accuracy": default["val_accuracy"],
             "default_test_accuracy": default["test_accuracy"],
             "default_train_accuracy": default["train_accuracy"],
             "best_solver": best["solver"],

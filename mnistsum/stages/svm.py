@@ -35,6 +35,8 @@ def run(params: Params, paths: Paths) -> dict:
         fair = [r for r in rows if r["part"] == "grid" and not r["overfit"]]
         best = best_of(rows, "grid")
         summary = {
+            "chosen": best["label"],
+            "default_val_accuracy": rows[0]["val_accuracy"],
             "default_test_accuracy": rows[0]["test_accuracy"],
             "default_train_accuracy": rows[0]["train_accuracy"],
             "best_label": best["label"],

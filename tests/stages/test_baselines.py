@@ -1,4 +1,5 @@
 import csv
+import json
 
 import numpy as np
 
@@ -54,6 +55,8 @@ def test_logreg_grid(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     assert {k.data.tags["converged"] for k in kids} <= {"true", "false"}
     assert all("n_iter" in k.data.metrics and "fit_seconds" in k.data.metrics for k in kids)
     assert "solver=sag C=0.1" in {k.info.run_name for k in kids}
+    metrics = json.loads((tmp_path / "logreg.metrics.json").read_text())
+    assert metrics["chosen"] == f"solver={summary['best_solver']} C={summary['best_C']:g}"
     assert (tmp_path / "logreg.md").read_text().count("\n|") == n_points + 2  # header, separator, one row per point
 
 
@@ -78,6 +81,16 @@ def test_forest_choice_follows_logged_numbers(mlflow_store, tiny_params, tiny_da
     ]
     assert summary["chosen_depth"] == choose_depth(logged, p.overfit_gap)
     assert parent.data.metrics["chosen_depth"] == summary["chosen_depth"]
+    # The headline says it is the rule's pick on the grid's pairs, with the default point beside it.
+    metrics = json.loads((tmp_path / "forest.metrics.json").read_text())
+    at = next(r for r in logged if r["max_depth"] == summary["chosen_depth"])
+    assert (
+        metrics["chosen"] == f"max_depth={summary['chosen_depth']}" and metrics["test_accuracy"] == at["test_accuracy"]
+    )
+    default = next(k for k in kids if k.data.tags["part"] == "default").data.metrics
+    assert metrics["default_val_accuracy"] == default["val_accuracy"]
+    assert metrics["default_test_accuracy"] == default["test_accuracy"]
+    assert metrics["train_pairs"] == summary["train_pairs"] and metrics["default_train_pairs"] > 0
     assert (tmp_path / "plots" / "forest_depth.png").is_file() and (tmp_path / "plots" / "forest_tuned.png").is_file()
 
 
