@@ -3,6 +3,7 @@ exit 2, nothing written. The DVC rows (replaced MNIST file, misspelled section) 
 SIGKILL row in test_studies.py."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from mnistsum.tracking.registry import log_and_register
 from mnistsum.training import train
 
 GOOD = np.zeros((2, 56, 28), np.uint8)
+GOOD[:, 10:18, 12:15] = GOOD[:, 38:46, 12:15] = 255  # a stroke in each half: something to read
+ZEROS = np.zeros((2, 56, 28), np.uint8)
 
 
 def _npz(path: Path, x) -> Path:
@@ -31,10 +34,10 @@ def _npz(path: Path, x) -> Path:
 
 
 FILES = {
-    "floats above 1": (lambda p: _npz(p / "a.npz", GOOD.astype(np.float32) + 2.0), "float32 values in [2, 2]"),
-    "negative floats": (lambda p: _npz(p / "a.npz", GOOD.astype(np.float64) - 0.5), "values in [-0.5, -0.5]"),
-    "values over 255": (lambda p: _npz(p / "a.npz", GOOD.astype(np.int64) + 300), "dtype int64"),
-    "int64 pixels": (lambda p: _npz(p / "a.npz", GOOD.astype(np.int64)), "dtype int64"),
+    "floats above 1": (lambda p: _npz(p / "a.npz", ZEROS.astype(np.float32) + 2.0), "float32 values in [2, 2]"),
+    "negative floats": (lambda p: _npz(p / "a.npz", ZEROS.astype(np.float64) - 0.5), "values in [-0.5, -0.5]"),
+    "values over 255": (lambda p: _npz(p / "a.npz", ZEROS.astype(np.int64) + 300), "dtype int64"),
+    "int64 pixels": (lambda p: _npz(p / "a.npz", ZEROS.astype(np.int64)), "dtype int64"),
     "NaN": (lambda p: _npz(p / "a.npz", np.full((2, 56, 28), np.nan, np.float32)), "NaN or infinite"),
     "inf": (lambda p: _npz(p / "a.npz", np.full((1, 1568), np.inf)), "NaN or infinite"),
     "no images": (lambda p: _npz(p / "a.npz", np.zeros((0, 56, 28), np.uint8)), "no images"),
@@ -112,11 +115,8 @@ def test_bad_files_are_one_line_and_exit_2(case, tmp_path, capsys):
 
 
 def _png(tmp_path) -> Path:
-    """A readable pair: a bright stroke in each half on black."""
     path = tmp_path / "p.png"
-    pair = GOOD[0].copy()
-    pair[10:18, 12:15] = pair[38:46, 12:15] = 255
-    Image.fromarray(pair).save(path)
+    Image.fromarray(GOOD[0]).save(path)
     return path
 
 
@@ -158,6 +158,16 @@ def test_pixel_contract_refuses_without_casting():
             model_input(bad)
         assert "\n" not in str(exc.value) and "expected" in str(exc.value)
     assert model_input(GOOD).dtype == np.float32
+    # Nothing to read, or a binarised image sent as integers: refused, never answered with a confident sum.
+    for bad, line in (
+        (np.zeros((1, 56, 28), np.uint8), "image 0 of 1 is blank (every pixel 0 of 255): nothing to read"),
+        (np.full((2, 56, 28), 0.5), "image 0 of 2 is blank (every pixel 127.5 of 255)"),
+        (np.concatenate([GOOD[:1], GOOD[:1] // 255]), "image 1 of 2 holds only pixels 0 and 1"),
+        (np.array((GOOD // 255).tolist(), dtype=object), "image 0 of 2 holds only pixels 0 and 1"),  # as JSON
+    ):
+        with pytest.raises(PixelError, match=re.escape(line)):
+            model_input(bad)
+    assert np.array_equal(model_input(np.array((GOOD / 255.0).tolist(), dtype=object)), model_input(GOOD))
     # The served model's named input, as MLflow hands it over.
     assert np.array_equal(model_input({"pixels": GOOD}), model_input(GOOD))
 

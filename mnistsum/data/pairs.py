@@ -48,8 +48,9 @@ class Pairs:
         return np.concatenate(self.digits())[first], np.concatenate([self.top_label, self.bottom_label])[first]
 
 
-def make_pairs(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
-               pool: np.ndarray | None = None) -> Pairs:
+def make_pairs(
+    images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator, pool: np.ndarray | None = None
+) -> Pairs:
     """Draw n pairs with replacement (as the report does) and stack them, all at once.
 
     With `pool`, both digits come from those image indices only; the indices kept are always the
@@ -101,8 +102,9 @@ def split_pairs(pairs: Pairs, val_fraction: float, rng: np.random.Generator) -> 
 SPLITS = ("digits", "pairs")
 
 
-def build_dataset(mnist, train_pairs: int, test_pairs: int, val_fraction: float, seed: int,
-                  split: str = "digits") -> dict[str, Pairs]:
+def build_dataset(
+    mnist, train_pairs: int, test_pairs: int, val_fraction: float, seed: int, split: str = "digits"
+) -> dict[str, Pairs]:
     """train/val/test pairs; one seeded generator makes the whole dataset reproducible byte for byte.
 
     split="digits" (default) first splits the MNIST training digits into disjoint train and validation

@@ -42,6 +42,7 @@ def load_data(data_dir: Path, train_fraction: float, seed: int) -> StageData:
         pairs["train"] = train.take(keep)
         subset = f"{train_fraction:g} seed {seed}"
     ids = split_ids(data_dir)
-    inputs = tracking.pair_inputs(data_dir, ids, {k: (p.x, p.y) for k, p in pairs.items()},
-                                  {"train": subset} if subset else None)
+    inputs = tracking.pair_inputs(
+        data_dir, ids, {k: (p.x, p.y) for k, p in pairs.items()}, {"train": subset} if subset else None
+    )
     return StageData(pairs, ids, inputs, subset)

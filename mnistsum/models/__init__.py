@@ -27,8 +27,21 @@ from mnistsum.errors import InputError
 from mnistsum.files import read_json
 from mnistsum.models.specs import SPECS, AnySpec, BaseSpec, Spec, register_spec, spec_from_dict
 
-__all__ = ["AnySpec", "Spec", "build", "embeddings", "families", "family", "family_of", "load", "measures",
-           "read_spec", "register", "report", "spec_from_dict"]
+__all__ = [
+    "AnySpec",
+    "Spec",
+    "build",
+    "embeddings",
+    "families",
+    "family",
+    "family_of",
+    "load",
+    "measures",
+    "read_spec",
+    "register",
+    "report",
+    "spec_from_dict",
+]
 
 # Where each family's module lives, by family name.
 MODULES: dict[str, str] = {name: f"mnistsum.models.{name}" for name in ("mlp", "cnn", "sumnet")}
@@ -101,4 +114,3 @@ def load(path: str | Path):
 def read_spec(path: str | Path) -> Spec:
     """The network a stage chose, from the `config` of the summary JSON it wrote."""
     return spec_from_dict(read_json(path)["config"])
-

@@ -20,7 +20,6 @@ def build(spec: CnnSpec) -> keras.Model:
     return compile_sum_model(keras.Model(inputs, outputs, name="mnistsum_cnn"), spec.learning_rate)
 
 
-
 def embeddings(model: keras.Model, pairs: Pairs) -> dict[str, Embedding]:
     emb = keras.Model(model.inputs, model.get_layer("embedding").output)
     return {"embedding": Embedding(predict(emb, model_input(pairs.x)), pairs.y.astype(int), "sum")}

@@ -33,10 +33,12 @@ def build(spec: MlpSpec) -> keras.Model:
 def suggest(trial, space, previous: MlpSpec | None) -> MlpSpec:
     """The report's study1 space (depth, width, dropout, learning rate, activation): `space` is a params
     section with `layers`, `units`, `dropout` and `learning_rate` ranges and `activations`."""
-    return MlpSpec(units=suggest_units(trial, space.layers, space.units),
-                   dropout=suggest_float(trial, "dropout", space.dropout),
-                   learning_rate=suggest_float(trial, "learning_rate", space.learning_rate),
-                   activation=trial.suggest_categorical("activation", list(space.activations)))
+    return MlpSpec(
+        units=suggest_units(trial, space.layers, space.units),
+        dropout=suggest_float(trial, "dropout", space.dropout),
+        learning_rate=suggest_float(trial, "learning_rate", space.learning_rate),
+        activation=trial.suggest_categorical("activation", list(space.activations)),
+    )
 
 
 def embeddings(model: keras.Model, pairs: Pairs) -> dict[str, Embedding]:

@@ -28,8 +28,9 @@ def pixels_input() -> tuple[keras.KerasTensor, keras.KerasTensor]:
 
 def compile_sum_model(model: keras.Model, learning_rate: float) -> keras.Model:
     """Every family ends in 19 sum probabilities and minimises the negative log-likelihood of the sum label."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
@@ -37,8 +38,9 @@ def conv_trunk(h: keras.KerasTensor, spec: ConvSpec, prefix: str = "") -> keras.
     """Augmentation (training only), VGG-style blocks, the dense embedding layer and dropout after it. (Dropout
     on the flattened maps as well, with augmentation, kept a sumnet near chance for its first epochs: measured.)"""
     if spec.augment_shift > 0:
-        h = keras.layers.RandomTranslation(spec.augment_shift, spec.augment_shift, fill_mode="constant",
-                                           name=f"{prefix}shift")(h)
+        h = keras.layers.RandomTranslation(
+            spec.augment_shift, spec.augment_shift, fill_mode="constant", name=f"{prefix}shift"
+        )(h)
     if spec.augment_rotation > 0:
         h = keras.layers.RandomRotation(spec.augment_rotation, fill_mode="constant", name=f"{prefix}rotate")(h)
     for b, filters in enumerate(spec.filters):

@@ -54,8 +54,10 @@ def model_input(x: Any, source: str = "input") -> np.ndarray:
     0-255 (the networks scale and reshape inside their graphs)."""
     if isinstance(x, dict):  # the served model's named input: {"pixels": ...}
         if set(x) != {INPUT_NAME}:
-            raise PixelError(f"{source}: keys {sorted(map(str, x))}, expected {{'{INPUT_NAME}': pixels}} "
-                             f"or the pixels alone, {EXPECTED}")
+            raise PixelError(
+                f"{source}: keys {sorted(map(str, x))}, expected {{'{INPUT_NAME}': pixels}} "
+                f"or the pixels alone, {EXPECTED}"
+            )
         x = x[INPUT_NAME]
     if hasattr(x, "to_numpy"):  # a pandas DataFrame from a pyfunc caller
         x = x.to_numpy()
@@ -69,18 +71,41 @@ def model_input(x: Any, source: str = "input") -> np.ndarray:
         raise PixelError(f"{source}: shape {shape}, expected {EXPECTED}")
     if x.dtype == np.uint8:
         if x.ndim != 3:
-            raise PixelError(f"{source}: uint8 of shape {shape}; expected uint8 pixels {SHAPE_TEXT} "
-                             f"(flat (n, {FLAT}) input must be floats in [0, 1])")
-        return x.astype(np.float32)
+            raise PixelError(
+                f"{source}: uint8 of shape {shape}; expected uint8 pixels {SHAPE_TEXT} "
+                f"(flat (n, {FLAT}) input must be floats in [0, 1])"
+            )
+        # Pixels 0 and 1 only: a binarised image sent as integers (JSON writes 0.0 and 1.0 as 0 and 1), which
+        # read as pixels would be near-black; refused rather than answered.
+        binary = np.flatnonzero(x.reshape(len(x), -1).max(axis=1) == 1)
+        if binary.size:
+            raise PixelError(
+                f"{source}: image {binary[0]} of {len(x)} holds only pixels 0 and 1 (a binarised image "
+                f"as integers?), expected uint8 pixels 0-255 or floats in [0, 1]"
+            )
+        return _readable(x.astype(np.float32), source)
     if not np.issubdtype(x.dtype, np.floating):
         raise PixelError(f"{source}: dtype {x.dtype}, expected {EXPECTED}")
     if not np.isfinite(x).all():
         raise PixelError(f"{source}: {int((~np.isfinite(x)).sum())} NaN or infinite values; expected {EXPECTED}")
     low, high = float(x.min()), float(x.max())
     if low < 0 or high > 1:
-        raise PixelError(f"{source}: {x.dtype} values in [{low:g}, {high:g}], expected floats in [0, 1] "
-                         f"(or uint8 pixels 0-255)")
-    return x.reshape(len(x), ROWS, COLS).astype(np.float32) * np.float32(255.0)
+        raise PixelError(
+            f"{source}: {x.dtype} values in [{low:g}, {high:g}], expected floats in [0, 1] (or uint8 pixels 0-255)"
+        )
+    return _readable(x.reshape(len(x), ROWS, COLS).astype(np.float32) * np.float32(255.0), source)
+
+
+def _readable(x: np.ndarray, source: str) -> np.ndarray:
+    """Refuse an image of one grey level: there is nothing to read, and a network would still answer it."""
+    flat = x.reshape(len(x), -1)
+    blank = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
+    if blank.size:
+        i = int(blank[0])
+        raise PixelError(
+            f"{source}: image {i} of {len(x)} is blank (every pixel {flat[i, 0]:g} of 255): nothing to read, {EXPECTED}"
+        )
+    return x
 
 
 def _from_json_numbers(x: np.ndarray, source: str) -> np.ndarray:
@@ -92,8 +117,9 @@ def _from_json_numbers(x: np.ndarray, source: str) -> np.ndarray:
     if kinds <= {int}:
         ints = np.asarray(items, dtype=np.int64).reshape(x.shape) if items else np.zeros(x.shape, np.uint8)
         if items and (ints.min() < 0 or ints.max() > 255):
-            raise PixelError(f"{source}: integer pixels in [{ints.min()}, {ints.max()}], expected 0-255 "
-                             f"(or floats in [0, 1])")
+            raise PixelError(
+                f"{source}: integer pixels in [{ints.min()}, {ints.max()}], expected 0-255 (or floats in [0, 1])"
+            )
         return ints.astype(np.uint8)
     if kinds <= {int, float}:
         return np.asarray(items, dtype=np.float64).reshape(x.shape)
@@ -164,6 +190,7 @@ class DigitsUnavailable(Refusal):
 
 
 with _Quiet():
+
     class SumModel(mlflow.pyfunc.PythonModel):
         """Pixels in, predicted sums out; `predict_proba` gives the 19 sum probabilities. For a model with digit
         outputs (the sumnet), `predict(..., params={"digits": True})` returns both digits with their probabilities,
@@ -172,8 +199,9 @@ with _Quiet():
         def load_context(self, context: Any) -> None:
             import keras  # deferred, as above
 
-            self.keras_model = keras.models.load_model(context.artifacts["keras_model"], compile=False,
-                                                       custom_objects={"DigitSum": digit_sum_layer()})
+            self.keras_model = keras.models.load_model(
+                context.artifacts["keras_model"], compile=False, custom_objects={"DigitSum": digit_sum_layer()}
+            )
             names = {layer.name for layer in self.keras_model.layers}
             self.digit_model = None
             if set(DIGIT_LAYERS) <= names:
@@ -190,8 +218,10 @@ with _Quiet():
         def predict_digits(self, x: Any, source: str = "input") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             """(sum probabilities (n, 19), top digit (n, 10), bottom digit (n, 10))."""
             if self.digit_model is None:
-                raise DigitsUnavailable("this model has no digit outputs (only the sumnet family has them); "
-                                        "predict without params={'digits': True}")
+                raise DigitsUnavailable(
+                    "this model has no digit outputs (only the sumnet family has them); "
+                    "predict without params={'digits': True}"
+                )
             out = self.digit_model.predict(model_input(x, source), batch_size=2048, verbose=0)
             return tuple(np.asarray(o) for o in out)
 
@@ -200,9 +230,16 @@ with _Quiet():
             if not (params or {}).get("digits"):
                 return self.predict_proba(model_input).argmax(axis=1).astype(np.int64)
             sums, top, bottom = self.predict_digits(model_input)
-            return pd.DataFrame({"sum": sums.argmax(axis=1), "sum_probability": sums.max(axis=1),
-                                 "top": top.argmax(axis=1), "top_probability": top.max(axis=1),
-                                 "bottom": bottom.argmax(axis=1), "bottom_probability": bottom.max(axis=1)})
+            return pd.DataFrame(
+                {
+                    "sum": sums.argmax(axis=1),
+                    "sum_probability": sums.max(axis=1),
+                    "top": top.argmax(axis=1),
+                    "top_probability": top.max(axis=1),
+                    "bottom": bottom.argmax(axis=1),
+                    "bottom_probability": bottom.max(axis=1),
+                }
+            )
 
 
 mlflow.models.set_model(SumModel())

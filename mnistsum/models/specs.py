@@ -99,4 +99,6 @@ def spec_from_dict(data: Any) -> BaseSpec:
     """The spec of the family `data['family']` names, validated (a pydantic ValidationError if it is not one);
     a spec passes through."""
     return _ADAPTER.validate_python(data)
+
+
 Spec = BaseSpec  # the type every spec-taking function names

@@ -44,7 +44,6 @@ def build(spec: SumnetSpec) -> keras.Model:
     return compile_sum_model(keras.Model(inputs, outputs, name="mnistsum_sumnet"), spec.learning_rate)
 
 
-
 _VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -79,8 +78,9 @@ def digit_accuracy(model: keras.Model, x: np.ndarray, top_label: np.ndarray, bot
 def measures(model: keras.Model, pairs: dict[str, Pairs]) -> dict[str, float]:
     """Digit accuracy on each split's pairs, against the hidden digit labels: the family interface's hook, run
     every epoch (validation and test) and at the end. A measurement, never fed to the loss."""
-    return {f"{split}_digit_accuracy": digit_accuracy(model, p.x, p.top_label, p.bottom_label)
-            for split, p in pairs.items()}
+    return {
+        f"{split}_digit_accuracy": digit_accuracy(model, p.x, p.top_label, p.bottom_label) for split, p in pairs.items()
+    }
 
 
 def report(model: keras.Model, test: Pairs, plots: Path, name: str) -> tuple[dict[str, Any], list[Path]]:
@@ -89,8 +89,12 @@ def report(model: keras.Model, test: Pairs, plots: Path, name: str) -> tuple[dic
     encoder = model.get_layer(ENCODER)
     pred = predict(encoder, images[..., None].astype(np.float32) / 255.0).argmax(1)
     path = plots / f"{name}_digit_confusion.png"
-    save_figure(figures.confusion_matrix(
-        confusion(labels, pred, 10),
-        f"{name}: the encoder on {len(labels):,} distinct MNIST test digits (never trained on digit labels)",
-        label="digit"), path)
+    save_figure(
+        figures.confusion_matrix(
+            confusion(labels, pred, 10),
+            f"{name}: the encoder on {len(labels):,} distinct MNIST test digits (never trained on digit labels)",
+            label="digit",
+        ),
+        path,
+    )
     return {"mnist_test_digit_accuracy": float((pred == labels).mean()), "mnist_test_digits": int(len(labels))}, [path]

@@ -18,8 +18,9 @@ def test_shapes_dtypes_and_counts(mnist):
 
 def test_keras_npz_gives_the_same_arrays(mnist, tmp_path):
     path = tmp_path / "mnist.npz"
-    np.savez(path, x_train=mnist.x_train[:50], y_train=mnist.y_train[:50], x_test=mnist.x_test[:20],
-             y_test=mnist.y_test[:20])
+    np.savez(
+        path, x_train=mnist.x_train[:50], y_train=mnist.y_train[:50], x_test=mnist.x_test[:20], y_test=mnist.y_test[:20]
+    )
     loaded = load_mnist(path)
     assert np.array_equal(loaded.x_train, mnist.x_train[:50]) and np.array_equal(loaded.y_test, mnist.y_test[:20])
 
@@ -45,8 +46,13 @@ def test_not_gzip_is_a_clear_error(tmp_path):
 
 def test_wrong_shape_is_a_clear_error(tmp_path):
     path = tmp_path / "mnist.npz"
-    np.savez(path, x_train=np.zeros((5, 28, 27), np.uint8), y_train=np.zeros(5), x_test=np.zeros((2, 28, 28)),
-             y_test=np.zeros(2))
+    np.savez(
+        path,
+        x_train=np.zeros((5, 28, 27), np.uint8),
+        y_train=np.zeros(5),
+        x_test=np.zeros((2, 28, 28)),
+        y_test=np.zeros(2),
+    )
     with pytest.raises(InputError, match=r"shape \(5, 28, 27\), expected \(n, 28, 28\)"):
         load_mnist(path)
 

@@ -100,10 +100,9 @@ def test_disjoint_pairs_use_each_digit_exactly_once(mnist):
 def test_the_addition_protocol_pairs_every_digit_once_in_train_and_test(mnist):
     split = protocol_split(mnist, seed=0, val_pairs=3000)
     assert [len(split[s]) for s in ("train", "val", "test")] == [27000, 3000, 5000]
-    train_digits = np.concatenate([split[s].top_index for s in ("train", "val")] + [
-        split[s].bottom_index for s in ("train", "val")
-    ])
+    train_digits = np.concatenate(
+        [split[s].top_index for s in ("train", "val")] + [split[s].bottom_index for s in ("train", "val")]
+    )
     assert np.array_equal(np.sort(train_digits), np.arange(60000))  # 30,000 pairs, each training digit once
     test_digits = np.concatenate([split["test"].top_index, split["test"].bottom_index])
     assert np.array_equal(np.sort(test_digits), np.arange(10000))  # 5,000 pairs, each test digit once
-

@@ -14,10 +14,10 @@ import pytest
 
 from mnistsum import models, tracking, training
 from mnistsum.cli import main as cli_main
+from mnistsum.data.feed import training_arrays
 from mnistsum.models import served, sumnet
 from mnistsum.models.specs import CnnSpec, MlpSpec, SumnetSpec
 from mnistsum.tracking.registry import log_and_register
-from mnistsum.data.feed import training_arrays
 
 # Big enough to learn digits in seconds on 2 cores, small enough for the suite.
 QUICK_SUMNET = SumnetSpec(filters=(16, 32), convs_per_block=1, dense=64, dropout=0.0, learning_rate=0.003)
@@ -50,24 +50,28 @@ def test_every_family_takes_raw_pixels_and_round_trips(spec, tiny_splits, tmp_pa
     model.save(tmp_path / "m.keras")
     np.testing.assert_allclose(training.predict_proba(models.load(tmp_path / "m.keras"), x), proba, atol=1e-6)
     emb = models.embeddings(model, tiny_splits["test"].head(6))
-    (name, e), = emb.items()
+    ((name, e),) = emb.items()
     assert len(e.points) == len(e.labels) == (12 if spec.family == "sumnet" else 6)
     assert e.label_name == ("digit" if spec.family == "sumnet" else "sum")
 
 
 def test_training_takes_no_digit_labels(tiny_splits, test_seed):
-    """What training receives in the sums regime has no digit labels, and scrambling the hidden digit labels in the pair files
-    changes nothing: the weights come out bit-identical."""
+    """What training receives in the sums regime has no digit labels, and scrambling the hidden digit labels in
+    the pair files changes nothing: the weights come out bit-identical."""
     assert "digit" not in " ".join(inspect.signature(training.train).parameters)
     pairs = {k: tiny_splits[k] for k in ("train", "val", "test")}
     data = training_arrays(pairs, "sums")
     assert data.train_pairs is None
     assert not any("label" in f.name for f in dataclasses.fields(data))
     rng = np.random.default_rng(0)
-    scrambled = {k: dataclasses.replace(p, top_label=rng.permutation(p.top_label),
-                                        bottom_label=rng.permutation(p.bottom_label)) for k, p in pairs.items()}
-    a, b = (training.train(QUICK_SUMNET, training_arrays(ps, "sums"), epochs=1, batch_size=64, seed=test_seed).model
-            for ps in (pairs, scrambled))
+    scrambled = {
+        k: dataclasses.replace(p, top_label=rng.permutation(p.top_label), bottom_label=rng.permutation(p.bottom_label))
+        for k, p in pairs.items()
+    }
+    a, b = (
+        training.train(QUICK_SUMNET, training_arrays(ps, "sums"), epochs=1, batch_size=64, seed=test_seed).model
+        for ps in (pairs, scrambled)
+    )
     assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
 
 
@@ -77,8 +81,9 @@ def learned_sumnet(mnist, test_seed):
     from mnistsum.data.pairs import build_dataset
 
     splits = build_dataset(mnist, 5000, 1000, 0.2, seed=test_seed)
-    result = training.train(QUICK_SUMNET, training_arrays(splits, "sums"), epochs=5, batch_size=64, seed=test_seed,
-                      schedule="cosine")
+    result = training.train(
+        QUICK_SUMNET, training_arrays(splits, "sums"), epochs=5, batch_size=64, seed=test_seed, schedule="cosine"
+    )
     return result, splits
 
 
@@ -96,15 +101,31 @@ def test_pulled_sumnet_gives_sums_and_digits_without_mnistsum(learned_sumnet, ml
     result, splits = learned_sumnet
     val, test = splits["val"], splits["test"]
     with tracking.start_run("nn", "sumnet", stage="sumnet", regime="sums") as run:
-        log_and_register(result.model, run.info.run_id, ["mnistsum-sumnet", "mnistsum"], "champion",
-                         result.val_accuracy, val_x=val.x, val_y=val.y,
-                         data_ids={"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}, params={}, family="sumnet", regime="sums")
+        log_and_register(
+            result.model,
+            run.info.run_id,
+            ["mnistsum-sumnet", "mnistsum"],
+            "champion",
+            result.val_accuracy,
+            val_x=val.x,
+            val_y=val.y,
+            data_ids={"train": "t" * 64, "val": "v" * 64, "test": "x" * 64},
+            params={},
+            family="sumnet",
+            regime="sums",
+        )
     x = test.x[:8]
     model = mlflow.pyfunc.load_model("models:/mnistsum@champion")
     sums = model.predict(x)
     table = model.predict(x, params={"digits": True})
-    assert sums.shape == (8,) and list(table.columns) == ["sum", "sum_probability", "top", "top_probability",
-                                                          "bottom", "bottom_probability"]
+    assert sums.shape == (8,) and list(table.columns) == [
+        "sum",
+        "sum_probability",
+        "top",
+        "top_probability",
+        "bottom",
+        "bottom_probability",
+    ]
     assert np.array_equal(table["sum"].to_numpy(), sums)
     p_sum, p_top, p_bottom = model.unwrap_python_model().predict_digits(x)
     assert p_sum.shape == (8, 19) and p_top.shape == p_bottom.shape == (8, 10)
@@ -117,8 +138,14 @@ def test_pulled_sumnet_gives_sums_and_digits_without_mnistsum(learned_sumnet, ml
         assert f"sum {row.sum:2d}" in line and f"digits {row.top} ({row.top_probability:.3f}) + {row.bottom} (" in line
     np.save(tmp_path / "x.npy", x)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", BLOCKED, mlflow_store, str(tmp_path / "x.npy")], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCKED, mlflow_store, str(tmp_path / "x.npy")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     got_sums, got_top, got_bottom = proc.stdout.strip().splitlines()
     assert got_sums.split() == [str(v) for v in sums]
@@ -154,4 +181,3 @@ def test_specs_reject_unknown_keys_and_families():
     with pytest.raises(ValidationError):
         models.spec_from_dict({"family": "transformer"})
     assert models.spec_from_dict(QUICK_SUMNET.to_dict()) == QUICK_SUMNET
-

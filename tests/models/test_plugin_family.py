@@ -23,14 +23,20 @@ def linear_registered():
     models.MODULES.pop("linear"), models.specs.SPECS.pop("linear")
 
 
-def test_a_plugged_in_family_trains_logs_registers_and_is_pulled(linear_registered, tiny_params, tiny_data_dir,
-                                                                   mlflow_store, tmp_path):
+def test_a_plugged_in_family_trains_logs_registers_and_is_pulled(
+    linear_registered, tiny_params, tiny_data_dir, mlflow_store, tmp_path
+):
     spec = models.spec_from_dict({"family": "linear", "learning_rate": 0.02})
     section = FamilyStage(model=spec, max_epochs=2, patience=2, model_name="mnistsum-linear", regime="sums")
-    paths = family.Paths(tiny_data_dir, tmp_path / "models" / "linear", tmp_path / "plots" / "linear",
-                         tmp_path / "metrics" / "linear.json")
-    summary = family.train_evaluate_register("linear", spec, section, tiny_params,
-                                             load_data(tiny_data_dir, 1.0, tiny_params.base.seed), paths)
+    paths = family.Paths(
+        tiny_data_dir,
+        tmp_path / "models" / "linear",
+        tmp_path / "plots" / "linear",
+        tmp_path / "metrics" / "linear.json",
+    )
+    summary = family.train_evaluate_register(
+        "linear", spec, section, tiny_params, load_data(tiny_data_dir, 1.0, tiny_params.base.seed), paths
+    )
 
     best = json.loads((paths.out / "best.json").read_text())
     assert best["family"] == "linear" and best["config"] == {"family": "linear", "learning_rate": 0.02}
@@ -52,12 +58,33 @@ def test_a_plugged_in_family_trains_logs_registers_and_is_pulled(linear_register
     assert np.array_equal(np.asarray(pulled.predict(test.x)), expected)
     # The learning curve takes it like any other family, from its stage result, in both regimes; at all pairs
     # its stage run stands for `sums` and the curve trains the `digits` point with the stage's recipe.
-    curve = learning_curve.run(tiny_params.model_copy(update={"learning_curve": LearningCurve(
-        train_sizes=(100,), families=("linear",), regimes=("sums", "digits"), full_size_regimes=("digits",),
-        min_steps=4, max_epochs=2, val_size=50)}),
-        learning_curve.Paths(tiny_data_dir, (paths.out / "best.json",), tmp_path / "lc", tmp_path / "lc.json",
-                             tmp_path / "lc_summary.json", tmp_path / "lc.npz"))
+    curve = learning_curve.run(
+        tiny_params.model_copy(
+            update={
+                "learning_curve": LearningCurve(
+                    train_sizes=(100,),
+                    families=("linear",),
+                    regimes=("sums", "digits"),
+                    full_size_regimes=("digits",),
+                    min_steps=4,
+                    max_epochs=2,
+                    val_size=50,
+                )
+            }
+        ),
+        learning_curve.Paths(
+            tiny_data_dir,
+            (paths.out / "best.json",),
+            tmp_path / "lc",
+            tmp_path / "lc.json",
+            tmp_path / "lc_summary.json",
+            tmp_path / "lc.npz",
+        ),
+    )
     full = len(pairs["train"])
     assert [(p["family"], p["regime"], p["n"], bool(p.get("stage_run"))) for p in curve["points"]] == [
-        ("linear", "sums", 100, False), ("linear", "digits", 100, False), ("linear", "digits", full, False),
-        ("linear", "sums", full, True)]
+        ("linear", "sums", 100, False),
+        ("linear", "digits", 100, False),
+        ("linear", "digits", full, False),
+        ("linear", "sums", full, True),
+    ]
