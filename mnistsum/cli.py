@@ -28,6 +28,24 @@ from mnistsum.tracking.diff import diff_runs, format_diff, resolve_run
 from mnistsum.tracking.pull import pull
 from mnistsum.tracking.registry import load_sum_model
 
+MAX_IMAGES = 100_000  # images in one .npz: a call's work is bounded whatever a file's header claims
+
+
+def check_npz_size(path: Path) -> None:
+    """Refuse an .npz whose `x` claims more than MAX_IMAGES images (or a non-image shape), from its header
+    alone, before anything is decompressed or copied."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("x.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read(member)
+    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return  # not a well-formed .npz holding x.npy: np.load says what is wrong with it
+    if shape and shape[0] > MAX_IMAGES:
+        raise InputError(f"{path}: x holds {shape[0]:,} images; at most {MAX_IMAGES:,} a call (split the file)")
+    if int(np.prod(shape, dtype=np.float64)) > MAX_IMAGES * 56 * 28:
+        raise InputError(f"{path}: x of shape {shape} is larger than {MAX_IMAGES:,} images of 56x28")
+
 
 def read_file(path: Path) -> np.ndarray:
     """The raw array in one input file, exactly as stored: a PNG's grayscale pixels, or an .npz's `x`."""
@@ -36,6 +54,7 @@ def read_file(path: Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if path.suffix == ".npz":
+        check_npz_size(path)
         try:
             loaded = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

@@ -28,6 +28,7 @@ FIELD = 28  # ... and centres it by centre of mass in 28x28
 INK = 0.1  # a pixel is ink above this fraction of the strongest stroke (for the bounding box)
 SUMS, DIGITS = [str(s) for s in range(19)], [str(d) for d in range(10)]  # bar order (labels are text)
 VIEW = 5  # "what the model sees" is shown at 5x
+MAX_UPLOAD = "1mb"  # per uploaded file
 CENTRE = 14.0  # where MNIST's digits have their centre of mass (row and column; measured on its test digits)
 
 
@@ -234,4 +235,5 @@ def serve(uri: str, host: str, port: int) -> None:
     reader = Reader(uri)
     page = app(reader)
     print(f"demo of {reader.version} on http://{host}:{port}", flush=True)
-    page.launch(server_name=host, server_port=port, share=False, theme=theme(), quiet=True)
+    # An upload is one or two PNGs of a few hundred bytes: anything over MAX_UPLOAD is refused by Gradio itself.
+    page.launch(server_name=host, server_port=port, share=False, theme=theme(), quiet=True, max_file_size=MAX_UPLOAD)

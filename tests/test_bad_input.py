@@ -2,11 +2,14 @@
 exit 2, nothing written. The DVC rows (replaced MNIST file, misspelled section) are in test_pipeline.py, the
 SIGKILL row in test_studies.py."""
 
+import io
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import mlflow
@@ -247,3 +250,39 @@ def test_outside_the_repo_the_error_names_the_store_and_the_variable(tmp_path):
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr
         assert str(tmp_path / "mlruns" / "mlflow.db") in lines[0] and "MLFLOW_TRACKING_URI" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]  # nothing created: no mlruns/, no mlflow.db
+
+
+def _npz_claiming(path: Path, shape: tuple[int, ...], payload: int = 0) -> Path:
+    """An .npz whose x.npy header claims `shape`, followed by `payload` zero bytes (compressed to almost nothing)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", header.getvalue() + b"\0" * payload)
+    return path
+
+
+@pytest.mark.parametrize(
+    "shape, payload, line",
+    [
+        ((2_000_000, 56, 28), 3_000_000, "x holds 2,000,000 images; at most 100,000 a call (split the file)"),
+        ((10**9, 56, 28), 0, "x holds 1,000,000,000 images; at most 100,000 a call (split the file)"),
+        ((3, 10**9), 0, "x of shape (3, 1000000000) is larger than 100,000 images of 56x28"),
+    ],
+)
+def test_an_npz_bomb_is_refused_from_its_header_under_a_memory_cap(tmp_path, shape, payload, line):
+    """Before: two float copies of the claimed array were made before any size check (22 GB, then the kernel)."""
+    bomb = _npz_claiming(tmp_path / "bomb.npz", shape, payload)
+    assert bomb.stat().st_size < 50_000
+    cap = 3 * 1024**3  # 3 GiB of address space: the interpreter and its imports fit, the claimed array never would
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnistsum.cli", "predict", str(bomb)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)),
+    )
+    assert (
+        proc.returncode == 2
+        and proc.stderr == f"error: {bomb}: {line} (split the file)\n"
+        or (proc.returncode == 2 and proc.stderr == f"error: {bomb}: {line}\n")
+    ), proc.stderr[-2000:]
