@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import signal
+import sys
+import threading
+import time
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType, UnionType
 from typing import Any
+
+import psutil
 
 from mnistsum.errors import InputError, exits_cleanly
 from mnistsum.params import load_params
@@ -74,6 +81,42 @@ def paths(paths_type: type, args: argparse.Namespace, root: Path = Path(".")) ->
     return paths_type(**values)
 
 
+def dvc_process() -> psutil.Process | None:
+    """The `dvc` process that started this stage (its nearest ancestor running dvc), when DVC started it."""
+    if "DVC_STAGE" not in os.environ:
+        return None
+    for parent in psutil.Process().parents():
+        try:
+            if any(part == "dvc" or part.endswith("/dvc") for part in parent.cmdline()[:3]):
+                return parent
+        except psutil.Error:
+            continue
+    return None
+
+
+def follow_dvc(poll_seconds: float = 2.0) -> None:
+    """Stop this stage when the `dvc` that started it dies (kill -9 of dvc alone): otherwise the stage runs on
+    as an orphan beside the re-run's copy of it, both logging to the same parent runs. Its RUNNING MLflow runs are
+    closed as KILLED by the next stage to start (mnistsum.tracking.orphans)."""
+    dvc = dvc_process()
+    if dvc is None:
+        return
+
+    def alive() -> bool:
+        try:
+            return dvc.is_running() and dvc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def watch() -> None:
+        while alive():
+            time.sleep(poll_seconds)
+        print(f"stage {os.environ['DVC_STAGE']}: dvc (pid {dvc.pid}) is gone; stopping", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="follow-dvc", daemon=True).start()
+
+
 def main(module: ModuleType, stages: bool | Sequence[str] = False) -> None:
     """A stage script's whole body: parse its command line from `module.Paths`, load the params, call
     `module.run(params, paths)` (with the stage's name when the script serves several)."""
@@ -82,6 +125,7 @@ def main(module: ModuleType, stages: bool | Sequence[str] = False) -> None:
     @exits_cleanly
     def run() -> None:
         args = parser(module.Paths, module.__doc__, stages).parse_args()
+        follow_dvc()
         extra = (args.stage,) if stages else ()
         module.run(load_params(args.params), paths(module.Paths, args), *extra)
 
