@@ -7,6 +7,7 @@ from conftest import with_section
 
 from mnistsum import tracking, training
 from mnistsum.errors import InputError
+from mnistsum.stages import learning_curve
 from mnistsum.stages.compare import Paths, deconstruct, run, sum_distribution
 
 
@@ -66,7 +67,7 @@ def test_the_sumnet_comes_from_the_learning_curve_never_trained_here(
         raise AssertionError("compare trained a network")
 
     monkeypatch.setattr(training, "train", no_training)
-    monkeypatch.setattr(training, "fit_at_size", no_training)
+    monkeypatch.setattr(learning_curve, "fit_at_size", no_training)
     params = with_section(tiny_params, "compare", max_iter=30)
     sizes = params.compare.train_sizes
     out = run(
