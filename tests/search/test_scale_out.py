@@ -199,7 +199,7 @@ def test_unreachable_database_or_server_fails_fast_in_one_line(
         assert not out.exists()
     # The predicting command too.
     np_file = tmp_path / "x.npz"
-    np.savez(np_file, x=np.zeros((1, 56, 28), np.uint8))
+    np.savez(np_file, x=np.eye(56, 28, dtype=np.uint8)[None] * 255)  # something to read: the check is the server
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed}"}
     proc = subprocess.run(
         [sys.executable, "-m", "mnistsum.cli", "predict", str(np_file)],
