@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # A .venv copied or moved with the clone still belongs to the old place: it imports mnistsum from there (edits
 # here silently ignored) and its scripts break once the old clone is gone. Where its mnistsum comes from decides;
 # a .venv from elsewhere (or broken) is removed here and rebuilt by the install below.
-VENV_ROOT := $(shell test -d .venv && (cd / && "$(CURDIR)/.venv/bin/python" -c \
+VENV_ROOT := $(shell test -d .venv && (cd / && "$(CURDIR)/.venv/bin/python" -I -c \
 	'import mnistsum, pathlib; print(pathlib.Path(mnistsum.__file__).resolve().parents[1])' 2>/dev/null || echo broken))
 ifneq ($(VENV_ROOT),)
 ifneq ($(VENV_ROOT),$(CURDIR))

@@ -1,6 +1,7 @@
 """The Makefile on a copied or moved clone: a .venv that imports mnistsum from another checkout (or no longer
 imports it at all) is removed so `make` rebuilds it here (real make, a real virtual environment)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,9 @@ def _clone_with_venv(root: Path, mnistsum_from: Path) -> Path:
 
 
 def _make(root: Path) -> str:
-    proc = subprocess.run(["make", "check-venv"], cwd=root, capture_output=True, text=True, timeout=60)
+    # PYTHONPATH naming this repo must not decide where the .venv's mnistsum comes from (python -I).
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(["make", "check-venv"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
