@@ -25,7 +25,9 @@ def _clone_with_venv(root: Path, mnistsum_from: Path) -> Path:
 
 def _make(root: Path) -> str:
     # PYTHONPATH naming this repo must not decide where the .venv's mnistsum comes from (python -I).
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # A user's own make, not a sub-make of `make test` (which would print "Entering directory" lines).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(["make", "check-venv"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
