@@ -155,7 +155,7 @@ def _worker_id() -> int:
 
 
 def cmd_exps(args: argparse.Namespace) -> None:
-    shown = experiments.columns(experiments.exp_show(str(args.repo)))
+    shown = experiments.with_baseline(experiments.columns(experiments.exp_show(str(args.repo))), args.baseline)
     print(experiments.table(shown, args.width, experiments.stage_order(str(args.repo))))
 
 
@@ -185,7 +185,7 @@ def cmd_ui(args: argparse.Namespace) -> None:
         )
     tracking.configure(read_only=True)
     run_server(
-        ["ui", "--backend-store-uri", uri],
+        ["-m", "mlflow", "ui", "--backend-store-uri", uri],
         args.host,
         args.port,
         f"MLflow UI on http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning",
@@ -194,20 +194,18 @@ def cmd_ui(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    """`mlflow models serve` of a registered model from the project's store, in this environment: the same
-    flags, from any folder (the store is found as every mnistsum command finds it)."""
+    """MLflow's scoring server for a registered model from the project's store, in this environment, behind a
+    guard that bounds every request (mnistsum.serving), from any folder (the store is found as every mnistsum
+    command finds it)."""
     tracking.configure(read_only=True)
     run_server(
-        ["models", "serve", "-m", args.model, "--env-manager", "local"],
+        ["-m", "mnistsum.serving", args.model],
         args.host,
         args.port,
         f'serving {args.model} on http://{args.host}:{args.port}/invocations (POST JSON {{"inputs": ...}})',
         "/ping",
-        # The server process looks the store up itself (from any folder) and starts uvicorn from PATH.
-        env={
-            "MLFLOW_TRACKING_URI": tracking.absolute_uri(tracking.tracking_uri()),
-            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}",
-        },
+        # The server process looks the store up itself, from any folder.
+        env={"MLFLOW_TRACKING_URI": tracking.absolute_uri(tracking.tracking_uri())},
     )
 
 
@@ -245,15 +243,16 @@ def free_port(host: str, port: int) -> None:
 
 
 def run_server(
-    mlflow_args: list[str], host: str, port: int, ready: str, health: str, env: dict[str, str] | None = None
+    python_args: list[str], host: str, port: int, ready: str, health: str, env: dict[str, str] | None = None
 ) -> None:
-    """Run an MLflow server until it stops, once its port is known to be free (otherwise MLflow prints its banner,
-    fails among INFO lines, and exits 0): say it is starting, then `ready` once `health` answers (the UI takes
-    about a minute on 2 cores). A signal to this process stops the server too."""
+    """Run a server (`python <python_args> --host H --port P`) until it stops, once its port is known to be
+    free (otherwise MLflow prints its banner, fails among INFO lines, and exits 0): say it is starting, then
+    `ready` once `health` answers (the UI takes about a minute on 2 cores). A signal to this process stops the
+    server too."""
     free_port(host, port)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     print(f"starting on {url} ...", flush=True)
-    command = [sys.executable, "-m", "mlflow", *mlflow_args, "--host", host, "--port", str(port)]
+    command = [sys.executable, *python_args, "--host", host, "--port", str(port)]
     server = subprocess.Popen(command, env=os.environ | (env or {}))
 
     def stop(signum, _frame):
@@ -265,7 +264,8 @@ def run_server(
         wait_until_answers(url + health, server, timeout=600, what="the server")
         print(ready, flush=True)
     except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        if server.poll() is None:  # one that exited has said why itself
+            print(f"error: {exc}", file=sys.stderr, flush=True)
     sys.exit(server.wait())
 
 
@@ -303,7 +303,7 @@ def parser() -> argparse.ArgumentParser:
     wk.add_argument("--repo", type=Path, default=Path("."), help="the mnistsum checkout (dvc.yaml, params, data)")
     wk.set_defaults(func=cmd_worker)
 
-    sv = sub.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve on the project's store)")
+    sv = sub.add_parser("serve", help="serve a registered model over HTTP (MLflow's scoring server, guarded)")
     sv.add_argument("--model", default="models:/mnistsum@champion", help="MLflow model URI")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=port_number, default=5001)
@@ -312,6 +312,11 @@ def parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("exps", help="DVC experiments against their reference: changed params, headline accuracies")
     ex.add_argument("--repo", type=Path, default=Path("."))
     ex.add_argument("--width", type=int, default=120, help="the most characters a line may take")
+    ex.add_argument(
+        "--baseline",
+        help="the column to compare with (an experiment's name, e.g. one run with dvc exp run -n baseline on this "
+        "machine; default: the reference commit)",
+    )
     ex.set_defaults(func=cmd_exps)
 
     cp = sub.add_parser("check-params", help="validate a params file: unknown, missing and invalid keys, all at once")

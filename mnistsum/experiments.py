@@ -1,5 +1,6 @@
-"""`mnistsum exps`: DVC experiments against their reference commit, in a terminal: the params that differ and
-each stage's headline accuracies (validation / test), one column per experiment, at most `width` characters.
+"""`mnistsum exps`: DVC experiments against a baseline (the reference commit, or a run named with --baseline), in
+a terminal: the params that differ and each stage's headline accuracies (validation / test), one column per
+experiment, at most `width` characters; `~` marks a number made on another kind of machine than the baseline's.
 
 `dvc exp show` prints every param and metric of every stage (hundreds of columns); this keeps what a user
 compares. It reads `dvc exp show --json`, so it shows exactly what DVC records."""
@@ -85,6 +86,26 @@ def _values(data: dict) -> tuple[dict, dict]:
     return params, metrics
 
 
+def _machines(data: dict) -> dict[str, str]:
+    """Each stage's machine, as its metrics file records it ("unrecorded" for files from before it did)."""
+    return {
+        file.rsplit("/", 1)[-1].removesuffix(".json"): str(((content or {}).get("data") or {}).get("machine"))
+        if ((content or {}).get("data") or {}).get("machine")
+        else "unrecorded"
+        for file, content in (data.get("metrics") or {}).items()
+    }
+
+
+def with_baseline(cols: list[tuple[str, dict]], name: str | None) -> list[tuple[str, dict]]:
+    """The columns with `name` (an experiment, the workspace or the reference) first: the one others compare to."""
+    if name is None:
+        return cols
+    found = [i for i, (label, _) in enumerate(cols) if label == name]
+    if not found:
+        raise InputError(f"--baseline {name}: no such column (have: {', '.join(label for label, _ in cols)})")
+    return [cols[found[0]], *(c for i, c in enumerate(cols) if i != found[0])]
+
+
 def table(cols: list[tuple[str, dict]], width: int = 120, order: list[str] | None = None) -> str:
     """The params that differ between columns, then every headline accuracy (in the stages' `order`, where
     given); columns beyond `width` are left out (the oldest experiments first), and the table says how many."""
@@ -114,11 +135,27 @@ def table(cols: list[tuple[str, dict]], width: int = 120, order: list[str] | Non
     lines += [row(f"  {k}", [p.get(k) for p, _ in values]) for k in changed]
     lines.append(row("accuracy (val, test)", []))
     reference = values[0][1]
+    machines = [_machines(data) for _, data in shown]
+    elsewhere: set[tuple[str, str]] = set()
     for k in metric_keys:
+        stage = k.split(" ", 1)[0]
         cells = [m.get(k) for _, m in values]
-        marks = ["" if i == 0 or c == reference.get(k) else "*" for i, c in enumerate(cells)]
+        marks = []
+        for i, c in enumerate(cells):
+            mark = "" if i == 0 or c == reference.get(k) else "*"
+            base, here = machines[0].get(stage), machines[i].get(stage)
+            if i and c is not None and base and here and base != here:
+                mark += "~"  # the difference may be the CPU's, not the params'
+                elsewhere.add((base, here))
+            marks.append(mark)
         lines.append(row(f"  {k}", [f"{_fmt(c)}{mark}" for c, mark in zip(cells, marks)]))
-    notes = ["* differs from the reference (first column)."]
+    notes = [f"* differs from the baseline (first column, {shown[0][0]})."]
+    for base, here in sorted(elsewhere):
+        notes.append(f"~ made on another machine than the baseline: {here}"[:width])
+        notes.append(f"  (baseline: {base}): part of the difference is the machine's."[:width])
+        notes.append(
+            "  A baseline from this machine: dvc exp run -n baseline (no -S), then mnistsum exps --baseline baseline."
+        )
     if left_out:
         notes.append(f"{left_out} older experiment(s) left out to fit {width} characters.")
     return "\n".join(lines + notes)

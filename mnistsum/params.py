@@ -30,6 +30,9 @@ Count = Annotated[int, Field(gt=0)]
 Strength = Annotated[float, Field(gt=0)]
 
 
+Engine = Literal["stock", "onedal"]  # who fits scikit-learn's estimators (mnistsum.engines)
+
+
 class Section(BaseModel):
     # Strict: `seed: true`, `seed: "42"` or `batch_norm: "yes"` are refused, never cast; no inf or nan anywhere.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
@@ -206,6 +209,7 @@ class Logreg(Section):
     grid_max_iter: int = Field(100, gt=0)
     max_iters: tuple[Count, ...] = Field(min_length=1)
     n_jobs: int = 2
+    engine: Engine = "stock"  # scikit-learn's own, or onedal (scikit-learn-intelex): mnistsum.engines
 
 
 class Svm(Section):
@@ -217,6 +221,7 @@ class Svm(Section):
     C: tuple[Strength, ...] = Field(min_length=1)
     overfit_gap: float = Field(0.2, gt=0, lt=1)
     n_jobs: int = 2
+    engine: Engine = "stock"  # scikit-learn's own, or onedal (scikit-learn-intelex): mnistsum.engines
 
 
 class Forest(Section):
@@ -229,6 +234,7 @@ class Forest(Section):
     min_samples_split: tuple[Annotated[int, Field(ge=2)], ...] = Field(min_length=1)
     min_samples_leaf: tuple[Count, ...] = Field(min_length=1)
     n_jobs: int = 2
+    engine: Engine = "stock"  # scikit-learn's own, or onedal (scikit-learn-intelex): mnistsum.engines
 
 
 class Compare(Section):
@@ -237,6 +243,7 @@ class Compare(Section):
     C: float = Field(0.1, gt=0)
     max_iter: int = Field(100, gt=0)
     n_jobs: int = 2
+    engine: Engine = "stock"  # scikit-learn's own, or onedal (scikit-learn-intelex): mnistsum.engines
     # Beside them, the sumnet in `sums` at each size the learning curve trained it (read from its outputs, never
     # trained here).
     sumnet: bool = True

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from mnistsum.machine import machine
 from mnistsum.params import materialise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,6 +235,9 @@ def test_tree_is_clean_and_experiments_compare(repo):
         changed = [line.split() for line in table if line.strip().startswith("final.max_epochs")]
         assert changed and changed[0][1] == "3" and changed[0][-1] == "2", table  # reference, then the experiment
         assert any(line.strip().startswith("final test") for line in table)
+        # The reference was made on this machine: nothing is marked as another machine's.
+        assert not any(line.rstrip().endswith("~") for line in table) and "another machine" not in "\n".join(table)
+        assert workspace["machine"] == machine()
     finally:
         for name, data in saved.items():
             (root / name).write_bytes(data)

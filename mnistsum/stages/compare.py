@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from mnistsum import figures, tracking
 from mnistsum.data.pairs import N_CLASSES, Pairs, load_split, split_ids
+from mnistsum.engines import estimator
 from mnistsum.errors import InputError
 from mnistsum.figures import save_figure
 from mnistsum.files import write_json, write_metrics
@@ -53,27 +53,30 @@ def deconstruct(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
     return x, np.concatenate([pairs.top_label, pairs.bottom_label]).astype(np.int64)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, solver: str, C: float, max_iter: int, seed: int):
+def _fit(x: np.ndarray, y: np.ndarray, solver: str, C: float, max_iter: int, seed: int, engine: str = "stock"):
+    logistic = estimator("LogisticRegression", engine)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         t0 = time.perf_counter()
-        model = LogisticRegression(solver=solver, C=C, max_iter=max_iter, random_state=seed).fit(x, y)
+        model = logistic(solver=solver, C=C, max_iter=max_iter, random_state=seed).fit(x, y)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return model, time.perf_counter() - t0, converged
 
 
-def _full_proba(model: LogisticRegression, x: np.ndarray, n_classes: int) -> np.ndarray:
+def _full_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
     """Probabilities over every class, with zeros for classes absent from a small training set."""
     out = np.zeros((len(x), n_classes))
     out[:, model.classes_] = model.predict_proba(x)
     return out
 
 
-def evaluate_size(train: Pairs, test: Pairs, n: int, solver: str, C: float, max_iter: int, seed: int) -> dict:
+def evaluate_size(
+    train: Pairs, test: Pairs, n: int, solver: str, C: float, max_iter: int, seed: int, engine: str = "stock"
+) -> dict:
     sub = train.head(n)
-    combined, t_comb, conv_comb = _fit(sub.flat(), sub.y.astype(np.int64), solver, C, max_iter, seed)
+    combined, t_comb, conv_comb = _fit(sub.flat(), sub.y.astype(np.int64), solver, C, max_iter, seed, engine)
     x_digits, y_digits = deconstruct(sub)
-    digits, t_seq, conv_seq = _fit(x_digits, y_digits, solver, C, max_iter, seed)
+    digits, t_seq, conv_seq = _fit(x_digits, y_digits, solver, C, max_iter, seed, engine)
     p_comb = _full_proba(combined, test.flat(), N_CLASSES)
     x_test_digits, _ = deconstruct(test)
     p_digits = _full_proba(digits, x_test_digits, 10)
@@ -143,7 +146,7 @@ def run(params: Params, paths: Paths) -> dict:
         regime=",".join(sorted(set(REGIMES.values()))),
         tags={f"regime.{k}": v for k, v in REGIMES.items()},
     ) as parent:
-        jobs = (delayed(evaluate_size)(train, test, n, p.solver, p.C, p.max_iter, seed) for n in sizes)
+        jobs = (delayed(evaluate_size)(train, test, n, p.solver, p.C, p.max_iter, seed, p.engine) for n in sizes)
         linear = sorted(Parallel(n_jobs=p.n_jobs)(jobs), key=lambda r: r["n"])
         for r in linear:
             r = score_size(r, test, bins)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.ensemble import RandomForestClassifier
-
 from mnistsum import figures
+from mnistsum.engines import estimator
 from mnistsum.figures import save_figure
 from mnistsum.params import Params
 from mnistsum.stages.grid import Paths, Point, load_data, run_grid, stage_run
@@ -40,8 +39,10 @@ def run(params: Params, paths: Paths) -> dict:
     data = load_data(paths.data, p.train_fraction, seed)
     n_train = len(data.train.y)
 
-    def make(**kw: Any) -> RandomForestClassifier:
-        return RandomForestClassifier(n_estimators=p.n_estimators, random_state=seed, n_jobs=1, **kw)
+    forest = estimator("RandomForestClassifier", p.engine)
+
+    def make(**kw: Any):
+        return forest(n_estimators=p.n_estimators, random_state=seed, n_jobs=1, **kw)
 
     def body(rid: str):
         rows = run_grid(make, [Point("default", "default", {})], default_data, rid, "forest", 1, n_train)

@@ -23,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from mnistsum import figures, tracking
 from mnistsum.data.pairs import Pairs, load_split, split_ids
+from mnistsum.engines import engine_of
 from mnistsum.figures import save_figure
 from mnistsum.files import write_json, write_metrics, write_text
 from mnistsum.params import Params
@@ -124,6 +125,7 @@ def run_grid(
     started = time.perf_counter()
     rows: list[dict] = []
     by_label = {p.label: p for p in points}
+    engine = engine_of(make())  # which library fits every point: a tag on each (mnistsum.engines)
     jobs = (delayed(fit_point)(make, p, data, train_eval) for p in points)
     for row in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
         if on_row:
@@ -136,7 +138,7 @@ def run_grid(
             for k in ("train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds", "predict_seconds", "n_iter")
             if k in row
         }
-        tags = {"part": row["part"]}
+        tags = {"part": row["part"], "engine": engine}
         if "converged" in row:
             tags["converged"] = str(row["converged"]).lower()
         if "warning" in row:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.linear_model import LogisticRegression
-
+from mnistsum.engines import estimator
 from mnistsum.params import Params
 from mnistsum.stages.grid import Paths, Point, best_of, curve_figure, load_data, run_grid, stage_run
 
@@ -16,8 +15,10 @@ def run(params: Params, paths: Paths) -> dict:
     default_data = load_data(paths.data, p.default_fraction, seed)
     data = load_data(paths.data, p.train_fraction, seed)
 
-    def make(**kw: Any) -> LogisticRegression:
-        return LogisticRegression(random_state=seed, **kw)
+    logistic = estimator("LogisticRegression", p.engine)
+
+    def make(**kw: Any):
+        return logistic(random_state=seed, **kw)
 
     def body(rid: str):
         rows = run_grid(

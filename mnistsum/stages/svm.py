@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.svm import SVC
-
+from mnistsum.engines import estimator
 from mnistsum.params import Params
 from mnistsum.stages.grid import Paths, Point, best_of, curve_figure, load_data, run_grid, stage_run
 
@@ -16,8 +15,10 @@ def run(params: Params, paths: Paths) -> dict:
     default_data = load_data(paths.data, p.default_fraction, seed, p.eval_size)
     data = load_data(paths.data, p.train_fraction, seed, p.eval_size)
 
-    def make(**kw: Any) -> SVC:
-        return SVC(random_state=seed, **kw)
+    svc = estimator("SVC", p.engine)
+
+    def make(**kw: Any):
+        return svc(random_state=seed, **kw)
 
     def flag(row: dict) -> None:
         # Validation, not test: the test set chooses nothing (the report used the train-test gap).

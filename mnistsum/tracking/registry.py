@@ -9,9 +9,11 @@ nothing but its own requirements.txt installed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -243,14 +245,26 @@ def champion(name: str, alias: str):
 
 def load_sum_model(uri: str):
     """Load a registered (or runs:/) pyfunc sum model; unknown names or aliases give an InputError."""
+    return load_pyfunc(uri).unwrap_python_model()
+
+
+def load_pyfunc(uri: str) -> mlflow.pyfunc.PyFuncModel:
+    """The pyfunc model at a models:/, runs:/ or local URI; one that cannot load is an InputError."""
+    copy = None
     if uri.startswith(("models:/", "runs:/")):
         tracking.configure(read_only=True)
+        # Loaded from a copy: given no folder, MLflow loads a local store's model in place and writes a
+        # registered_model_meta file into the store's artifacts, so a reader would need a writable store.
+        copy = tempfile.mkdtemp(prefix="mnistsum-model-")
+        atexit.register(shutil.rmtree, copy, ignore_errors=True)
     try:
-        return mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        return mlflow.pyfunc.load_model(uri, dst_path=copy)
     except MlflowException as exc:
         raise InputError(f"cannot load model {uri!r}: {_first_line(exc)}") from None
     except OSError as exc:
         raise InputError(f"cannot load model {uri!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt model file fails in Keras or zipfile in many ways
+        raise InputError(f"cannot load model {uri!r}: {type(exc).__name__}: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:

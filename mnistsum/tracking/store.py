@@ -155,6 +155,28 @@ def _same_folder(a: str, b: Path) -> bool:
         return False
 
 
+LOCK_WAIT_S = 15  # how long opening the store waits for another process's write (SQLite's busy timeout)
+
+
+def check_writable(db_path: Path) -> None:
+    """A writer finds out before its work, not at its first metric (in a traceback MLflow logs whole): one
+    write, rolled back, tells a read-only store (its file or its folder, where the journal goes) and a locked one."""
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=LOCK_WAIT_S, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("CREATE TABLE mnistsum_write_probe (x)")
+            db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        if "locked" in str(exc):
+            raise InputError(
+                f"the MLflow store {db_path} is locked by another process (waited {LOCK_WAIT_S} s): "
+                "try again when it finishes"
+            ) from None
+        raise InputError(
+            f"the MLflow store {db_path} cannot be written ({exc}): make it and its folder writable, or copy it"
+        ) from None
+
+
 @functools.cache
 def relocate_store(db_path: Path) -> int:
     """Re-root the artifact paths of a SQLite store that was moved or copied, at the store's own folder.
@@ -168,7 +190,7 @@ def relocate_store(db_path: Path) -> int:
 
     changed, old_roots = 0, []
     try:
-        with contextlib.closing(sqlite3.connect(db_path, timeout=60, isolation_level=None)) as db:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=LOCK_WAIT_S, isolation_level=None)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "experiments" not in tables or not moved_from(db):
                 return 0
@@ -193,8 +215,13 @@ def relocate_store(db_path: Path) -> int:
                         ).rowcount
             db.execute("COMMIT")
     except sqlite3.Error as exc:  # a read-only copy, say: its runs still read, its artifacts point elsewhere
+        if "locked" in str(exc):  # every later step would wait as long again, then fail in a traceback
+            raise InputError(
+                f"the MLflow store {db_path} is locked by another process (waited {LOCK_WAIT_S} s): "
+                "try again when it finishes"
+            ) from None
         print(
-            f"note: the MLflow store {db_path} was moved but its artifact paths could not be re-rooted: {exc}",
+            f"note: the MLflow store {db_path} could not be checked for a move (its artifact paths re-rooted): {exc}",
             file=sys.stderr,
         )
         return 0
@@ -237,6 +264,8 @@ def configure(read_only: bool = False) -> MlflowClient:
             raise InputError(f"cannot create the MLflow store folder for {uri}: {exc.strerror}") from None
         if db_path.is_file():
             relocate_store(db_path.resolve())
+            if not read_only:
+                check_writable(db_path)
     else:
         check_reachable(uri)
     mlflow.set_tracking_uri(uri)

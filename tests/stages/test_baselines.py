@@ -2,8 +2,13 @@ import csv
 import json
 
 import numpy as np
+import pytest
+from conftest import REPO, with_section
 
 from mnistsum import tracking
+from mnistsum.engines import engine_of, estimator
+from mnistsum.errors import InputError
+from mnistsum.params import load_params
 from mnistsum.stages import forest, logreg, svm
 from mnistsum.stages.forest import choose_depth, overfitting_depths
 from mnistsum.stages.grid import Paths
@@ -133,3 +138,29 @@ def test_test_labels_choose_nothing(mlflow_store, tiny_params, tiny_data_dir, tm
         test_acc = f["chosen_test_accuracy"]
     assert choices[0] == choices[1]
     assert test_acc < 0.5  # the shuffled labels really were different
+
+
+def test_the_engine_param_chooses_who_fits_and_the_runs_say_so(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    """svm.engine: onedal fits every point with scikit-learn-intelex's SVC (stock stays the default), and every
+    child run's `engine` tag and the parent's params say which; an unknown engine is refused by the params."""
+    pytest.importorskip("sklearnex", reason="oneDAL ships for x86-64 only")
+    assert engine_of(estimator("SVC", "stock")()) == "stock"
+    assert estimator("SVC", "onedal").__module__.startswith("sklearnex")
+    fast = with_section(tiny_params, "svm", engine="onedal")
+    svm.run(fast, _outs(tiny_data_dir, tmp_path, "svm"))
+    parent, kids = _children("svm")
+    assert parent.data.params["svm.engine"] == "onedal"
+    assert {k.data.tags["engine"] for k in kids} == {"onedal"} and len(kids) > 1
+    stock_rows = _rows(tmp_path / "svm.csv")
+    svm.run(tiny_params, _outs(tiny_data_dir, tmp_path / "stock", "svm"))
+    stock = _rows(tmp_path / "stock" / "svm.csv")
+    assert {k.data.tags["engine"] for k in tracking.child_runs(_children("svm")[0].info.run_id)} == {"stock"}
+    # The same grid either way, and the same answers to within a few pairs (each library's own solver).
+    onedal_acc = {r["label"]: float(r["val_accuracy"]) for r in stock_rows}
+    stock_acc = {r["label"]: float(r["val_accuracy"]) for r in stock}
+    assert onedal_acc.keys() == stock_acc.keys()
+    assert max(abs(onedal_acc[k] - stock_acc[k]) for k in stock_acc) <= 0.05, (onedal_acc, stock_acc)
+    overlay = tmp_path / "mkl.yaml"
+    overlay.write_text("svm:\n  engine: mkl\n")
+    with pytest.raises(InputError, match="svm.engine"):
+        load_params(REPO / "params.yaml", profile=overlay)

@@ -29,6 +29,7 @@ from mnistsum.tracking.pull import pull
 from mnistsum.tracking.registry import RegistryError, champion, log_and_register, promote
 from mnistsum.training import train
 
+REPO = Path(__file__).resolve().parents[2]
 IDS = {"train": "t" * 64, "val": "v" * 64, "test": "x" * 64}
 
 
@@ -361,6 +362,49 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
             assert refused.value.code == 400 and "stack_trace" not in answer, answer
             assert answer["message"].startswith("input: ") and expected_line in answer["message"], answer
             assert "\n" not in answer["message"]
+        # What a fault probe sent MLflow's own server (500s, stack traces, the body echoed back, any size):
+        # each is a bounded 4xx whose message is one line, with no trace, path or echo.
+        valid = json.dumps({"inputs": x.tolist()})
+        probes = {
+            "empty Content-Type": (valid.encode(), "", 415, "Content-Type missing: expected application/json"),
+            "CSV": (b"1,2,3\n4,5,6\n", "text/csv", 415, "Content-Type text/csv: expected application/json"),
+            "nested 5,000 deep": (b"[" * 5000 + b"]" * 5000, "application/json", 400, "nests deeper than 8"),
+            "pixels >= 2**63": (
+                json.dumps({"inputs": [[[2**63] * 28] * 56]}).encode(),
+                "application/json",
+                400,
+                "an integer beyond 64 bits",
+            ),
+            "3 MB malformed": (b'{"inputs": [' + b"7," * 1_500_000, "application/json", 400, "body is not JSON"),
+            "over the cap": (b" " * (9 * 2**20), "application/json", 413, "over 8,388,608 bytes"),
+            "dataframe_split": (
+                json.dumps(
+                    {"dataframe_split": {"columns": list(range(1568)), "data": x.reshape(4, -1).tolist()}}
+                ).encode(),
+                "application/json",
+                400,
+                'the body does not match the model\'s input: send {"inputs": images}',
+            ),
+            "GET": (None, "", 405, "expected POST"),
+        }
+        for what, (data, content_type, status, line) in probes.items():
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations", data=data, headers={"Content-Type": content_type}
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(req, timeout=60)
+            raw = refused.value.read()
+            answer = json.loads(raw)
+            assert refused.value.code == status, (what, refused.value.code, answer)
+            assert set(answer) == {"error_code", "message"} and line in answer["message"], (what, answer)
+            assert "\n" not in answer["message"] and len(raw) < 500, (what, answer)
+            assert "/work" not in answer["message"] and str(Path.home()) + "/" not in answer["message"], answer
+            assert "7,7,7" not in answer["message"] and "0.0, 0.0" not in answer["message"], (what, answer)
+        # ... and the server still answers a good request after them.
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"] == expected.tolist()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -483,3 +527,68 @@ def test_moved_clone_opens_its_runs_and_models(tiny_model, tiny_splits, tmp_path
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = np.asarray(tiny_model.predict(tiny_splits["test"].x[:3], verbose=0)).argmax(axis=1)
     assert [int(line.split()[2]) for line in proc.stdout.splitlines()] == expected.tolist()
+
+
+def _read_only(folder: Path) -> bool:
+    """Make a folder and everything in it unwritable, even for root (chattr +i; chmod for anyone else);
+    False where this machine cannot."""
+    if os.geteuid() != 0:
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+    elif subprocess.run(["chattr", "-R", "+i", str(folder)], capture_output=True).returncode != 0:
+        return False
+    try:
+        (folder / "probe").write_text("x")
+    except OSError:
+        return True
+    return False
+
+
+def _writable(folder: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-R", "-i", str(folder)], capture_output=True)
+    subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
+
+
+def test_a_read_only_or_locked_store_is_one_line(mlflow_store, tiny_model, tiny_splits, tiny_params_file, tmp_path):
+    """A store on a read-only disk still predicts and diffs (loading never writes into it); a stage that must
+    write to it, or a store another process holds locked, gets one line naming the store, not MLflow's and
+    SQLAlchemy's tracebacks, and no minute-long wait."""
+    import sqlite3
+
+    _, run_id = _register(tiny_model, 0.5, tiny_splits)
+    image = tmp_path / "pair.png"
+    Image.fromarray(tiny_splits["test"].x[0]).save(image)
+    store = tmp_path / "mlruns"
+
+    def run(*args: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+    predict = ("-m", "mnistsum.cli", "predict", "--model", "models:/mnistsum-mlp@champion", str(image))
+    expected = int(np.asarray(tiny_model.predict(tiny_splits["test"].x[:1], verbose=0)).argmax())
+    if not _read_only(store):
+        _writable(store)
+        pytest.skip("this machine cannot make a folder read-only for this user")
+    try:
+        read = run(*predict)
+        assert read.returncode == 0 and f" sum {expected:2d} " in read.stdout, read.stderr[-3000:]
+        assert run("-m", "mnistsum.cli", "runs", "diff", run_id, run_id).returncode == 0
+        out = tmp_path / "stage"
+        stage = run(
+            "pipelines/prepare.py",
+            *("--params", str(tiny_params_file), "--data", str(out / "data"), "--summary", str(out / "s.json")),
+            *("--plots", str(out / "plots")),
+            cwd=REPO,  # as DVC runs it: the MNIST pin is read relative to the repository
+        )
+        assert stage.returncode == 2, stage.stderr[-3000:]
+        assert stage.stderr == (
+            f"error: the MLflow store {store / 'mlflow.db'} cannot be written (attempt to write a readonly "
+            "database): make it and its folder writable, or copy it\n"
+        ), stage.stderr[-3000:]
+    finally:
+        _writable(store)
+    with sqlite3.connect(store / "mlflow.db", timeout=1) as holder:
+        holder.execute("BEGIN EXCLUSIVE")  # what a writer holds while it commits
+        locked = run(*predict)
+        holder.rollback()
+    assert locked.returncode == 2 and locked.stderr.count("\n") == 1, locked.stderr[-3000:]
+    assert locked.stderr.startswith(f"error: the MLflow store {store / 'mlflow.db'} is locked by another process")

@@ -1,0 +1,34 @@
+"""The machine a number was computed on, as far as it changes the number.
+
+Networks trained on CPUs of different vector widths (AVX2; AVX-512; AMX) agree to about the third decimal,
+and exactly only on one kind; so every stage's metrics say which kind made them, and comparisons say when two
+numbers came from different kinds."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def machine() -> str:
+    """CPU model, widest vector extension and usable cores, e.g. "AMD EPYC 7B13, avx2, 2 cores"."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in CPUINFO.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    vector = next((name for name, flag in VECTOR if flag in flags), "")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return ", ".join(part for part in (model, vector, f"{cores} cores") if part)
+
+
+VECTOR = (("amx", "amx_tile"), ("avx512", "avx512f"), ("avx2", "avx2"), ("neon", "asimd"))
