@@ -54,6 +54,9 @@ class Base(Section):
     optuna_storage: str | None = None
     heartbeat_seconds: int = Field(30, gt=0)  # RDB storage: a trial silent 2x this long is retried elsewhere
     ece_bins: int = Field(15, gt=1)  # calibration bins of every ECE and reliability diagram, in every stage
+    # Independent trainings run this many at once on this machine, each on its share of the cores
+    # (mnistsum.workers); a run reproduces exactly with the same value on the same kind of CPU.
+    local_workers: int = Field(1, ge=1, le=64)
 
 
 class Prepare(Section):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import time
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 from optuna.visualization import matplotlib as ovm
 
-from mnistsum import models, tracking, training
+from mnistsum import models, tracking, training, workers
 from mnistsum.data.feed import Arrays
 from mnistsum.data.splits import load_data
 from mnistsum.figures import save_figure
@@ -211,7 +212,10 @@ def run_study(
         if len(finished_trials(study)) < section.n_trials:
             study.optimize(objective, callbacks=[cap], catch=(SurplusTrial,))
 
+    helpers = start_local_workers(stage, params, data_dir, previous_path, storage_path) if wait else []
     run_more()
+    for helper in helpers:  # each stops at the cap; its last trial is finished, or failed and retried here
+        helper.join()
     if not wait:
         print(
             f"{stage}: worker {worker_id} done; {len(finished_trials(study))}/{section.n_trials} trials finished",
@@ -238,7 +242,8 @@ def run_study(
             "n_pruned": sum(t.state == TrialState.PRUNED for t in finished),
             "run_id": parent_id,
         }
-        tracking.log_params(parent.info.run_id, {f"best.{k}": v for k, v in best.params.items()})
+        # Tags, not params: a resumed study (a larger cap) may find a new best, and MLflow params never change.
+        tracking.log_tags(parent.info.run_id, {f"best.{k}": str(v) for k, v in best.params.items()})
         tracking.log_metrics(
             parent.info.run_id,
             {
@@ -263,6 +268,38 @@ def run_study(
         )
     print(f"{stage}: best trial {best.number} val {best.value:.4f} test {summary['test_accuracy']:.4f}")
     return summary
+
+
+def start_local_workers(
+    stage: str, params: Params, data_dir: Path, previous_path: Path | None, storage_path: Path
+) -> list[multiprocessing.process.BaseProcess]:
+    """`base.local_workers` - 1 more workers of this study on this machine, each in a fresh process on its share
+    of the cores (this one takes its share too). They join the study through its storage as `mnistsum worker`
+    does, so the cap, the seeding of each worker's sampler and resumption are the study's own. What changes:
+    trials run concurrently, so which configuration TPE suggests next depends on which trials had finished,
+    and a study's trials (and best) differ from run to run; local_workers: 1 runs them one after another."""
+    n = params.base.local_workers
+    if n <= 1:
+        return []
+    threads = workers.threads_per_worker(n)
+    workers.use_threads(threads)
+    context = multiprocessing.get_context("spawn")
+    helpers = [
+        context.Process(
+            target=_local_worker,
+            args=(threads, stage, params, data_dir, previous_path, storage_path, worker_id),
+            name=f"{stage}-worker-{worker_id}",
+        )
+        for worker_id in range(1, n)
+    ]
+    for helper in helpers:
+        helper.start()
+    return helpers
+
+
+def _local_worker(threads: int, stage: str, params: Params, data_dir, previous_path, storage_path, worker_id) -> None:
+    workers.use_threads(threads)
+    run_study(stage, params, data_dir, previous_path, storage_path, None, None, None, worker_id=worker_id, wait=False)
 
 
 class SurplusTrial(Exception):

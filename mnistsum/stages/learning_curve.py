@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mnistsum import figures, metrics, models, tracking
+from mnistsum import figures, metrics, models, tracking, workers
 from mnistsum.data.feed import training_arrays
 from mnistsum.data.pairs import Pairs
 from mnistsum.data.splits import load_data
@@ -122,6 +122,54 @@ def fit_at_size(
     return out | models.measures(result.model, {"test": pairs["test"]})
 
 
+@dataclass(frozen=True)
+class Point:
+    """One point of the curve to train: a family's network in a regime on the first n pairs."""
+
+    spec: Spec
+    regime: Regime
+    n: int
+    budget: SmallBudget
+    batch_size: int
+    seed: int
+    parent_run_id: str
+    ece_bins: int
+
+
+def train_point(point: Point, data_dir: Path) -> tuple[dict[str, Any], np.ndarray]:
+    """Train one point in its own child run (in whichever process runs it) and return its row and its test sum
+    probabilities."""
+    pairs = workers.cached(load_data, data_dir, 1.0, point.seed).pairs
+    family, regime, n, batch, budget = point.spec.family, point.regime, point.n, point.batch_size, point.budget
+    name = f"{family} {regime} n={n}"
+    with tracking.start_run(
+        "nn",
+        name,
+        stage="learning_curve",
+        parent_run_id=point.parent_run_id,
+        params={
+            "family": family,
+            "train_pairs": n,
+            "config": point.spec.to_dict(),
+            "epochs": budget.epochs(n, batch),
+            "schedule": budget.schedule,
+        },
+        tags={"family": family},
+        regime=regime,
+    ) as child:
+        r = fit_at_size(
+            point.spec, pairs, n, budget, batch, point.seed, child.info.run_id, f"learning_curve {name}", regime
+        )
+        proba = r.pop("_proba")
+        r["test_ece"] = metrics.ece(proba, pairs["test"].y.astype(np.int64), point.ece_bins)
+        tracking.log_metrics(
+            child.info.run_id,
+            {f"final_{k}": v for k, v in r.items() if k.endswith("accuracy")}
+            | {k: r[k] for k in ("train_seconds", "parameters", "test_ece")},
+        )
+    return r | {"run_id": child.info.run_id}, proba
+
+
 def stage_recipe(best: dict, n: int, batch_size: int) -> SmallBudget:
     """A family stage's own recipe as a budget: all its epochs, its patience and schedule, on all validation
     pairs (patience_epochs at full size is the stage's patience)."""
@@ -165,6 +213,7 @@ def run(params: Params, paths: Paths) -> dict:
     ) as parent:
         tracking.log_datasets(parent.info.run_id, stage_data.inputs)
         tracking.log_metrics(parent.info.run_id, {"train_pairs": full})
+        tasks = []
         for family, regime, n in todo:
             best = stage_results[family]
             budget = (
@@ -172,38 +221,18 @@ def run(params: Params, paths: Paths) -> dict:
                 if n == full
                 else SmallBudget(p.min_steps, p.max_epochs, p.val_size, int(best["patience"]))
             )
-            name = f"{family} {regime} n={n}"
-            with tracking.start_run(
-                "nn",
-                name,
-                stage="learning_curve",
-                parent_run_id=parent.info.run_id,
-                params={
-                    "family": family,
-                    "train_pairs": n,
-                    "config": specs[family].to_dict(),
-                    "epochs": budget.epochs(n, batch),
-                    "schedule": budget.schedule,
-                },
-                tags={"family": family},
-                regime=regime,
-            ) as child:
-                r = fit_at_size(
-                    specs[family], pairs, n, budget, batch, seed, child.info.run_id, f"learning_curve {name}", regime
-                )
-                probabilities[point_key(family, regime, n)] = proba = r.pop("_proba")
-                r["test_ece"] = metrics.ece(proba, pairs["test"].y.astype(np.int64), params.base.ece_bins)
-                tracking.log_metrics(
-                    child.info.run_id,
-                    {f"final_{k}": v for k, v in r.items() if k.endswith("accuracy")}
-                    | {k: r[k] for k in ("train_seconds", "parameters", "test_ece")},
-                )
-            points.append(r | {"run_id": child.info.run_id})
+            tasks.append(Point(specs[family], regime, n, budget, batch, seed, parent.info.run_id, params.base.ece_bins))
+        # Each point is its own seeded training: several at once, each on its share of the cores, give the same
+        # points in less time where one training cannot use every core (benchmarks/throughput.py).
+        for r, proba in workers.map_in_processes(train_point, tasks, (paths.data,), params.base.local_workers):
+            probabilities[point_key(r["family"], r["regime"], r["n"])] = proba
+            points.append(r)
             print(
-                f"learning_curve: {len(points)}/{len(todo)} {name}: test {r['test_accuracy']:.4f} "
-                f"({r['epochs_run']} epochs, {r['train_seconds']:.0f}s)",
+                f"learning_curve: {len(points)}/{len(todo)} {r['family']} {r['regime']} n={r['n']}: "
+                f"test {r['test_accuracy']:.4f} ({r['epochs_run']} epochs, {r['train_seconds']:.0f}s)",
                 flush=True,
             )
+        points.sort(key=lambda r: todo.index((r["family"], r["regime"], r["n"])))
         for family in p.families:
             best = stage_results[family]
             points.append(

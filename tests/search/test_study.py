@@ -57,7 +57,7 @@ def test_study_children_history_and_resume(mlflow_store, tiny_params, tiny_data_
     names = [k.info.run_name.split(" (pruned")[0] for k in tracking.child_runs(parent_id)]
     assert names == [f"study1/trial-{i:03d}" for i in range(4)]
     parent = client.get_run(parent_id)
-    assert parent.data.metrics["n_trials"] == 4 and "best.n_layers" in parent.data.params
+    assert parent.data.metrics["n_trials"] == 4 and "best.n_layers" in parent.data.tags
     artifacts = {a.path for a in client.list_artifacts(parent_id, "figures")}
     assert "figures/study1_optimization_history.png" in artifacts
 
@@ -201,3 +201,24 @@ def test_a_pruned_trial_says_so_in_its_run_name(mlflow_store, tiny_params, tiny_
         if kid in pruned:
             expected += f" (pruned at epoch {epochs})"
         assert kid.info.run_name == expected
+
+
+def test_local_workers_share_a_study_to_exactly_its_cap_and_resume_it(
+    mlflow_store, tiny_params, tiny_data_dir, tmp_path, capfd
+):
+    """base.local_workers: 2 starts one more worker process on the same study: together they finish exactly
+    n_trials (no surplus trial counted, no number skipped), and a larger cap resumes the same study."""
+    params = with_section(tiny_params, "study1", n_trials=6, epochs=2)
+    params = params.model_copy(update={"base": params.base.model_copy(update={"local_workers": 2})})
+    storage, out = tmp_path / "optuna" / "study1.log", tmp_path / "study1.json"
+    first = run_study("study1", params, tiny_data_dir, None, storage, out, tmp_path / "plots")
+    assert first["n_trials"] == 6
+    assert "study1: worker 1 done; 6/6 trials finished" in capfd.readouterr().out  # the helper ran, and stopped
+    kids = tracking.child_runs(first["run_id"])
+    assert sorted(k.info.run_name.split(" (pruned")[0] for k in kids) == [f"study1/trial-{i:03d}" for i in range(6)]
+    assert {k.data.params["worker_id"] for k in kids} <= {"0", "1"}
+    more = with_section(params, "study1", n_trials=8)
+    second = run_study("study1", more, tiny_data_dir, None, storage, out, tmp_path / "plots")
+    assert second["study_name"] == first["study_name"] and second["n_trials"] == 8
+    names = sorted(k.info.run_name.split(" (pruned")[0] for k in tracking.child_runs(first["run_id"]))
+    assert names == [f"study1/trial-{i:03d}" for i in range(8)]

@@ -141,7 +141,7 @@ def test_test_labels_choose_nothing(mlflow_store, tiny_params, tiny_data_dir, tm
 
 
 def test_the_engine_param_chooses_who_fits_and_the_runs_say_so(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
-    """svm.engine: onedal fits every point with scikit-learn-intelex's SVC (stock stays the default), and every
+    """svm.engine: onedal fits every point with scikit-learn-intelex's SVC (stock stays available), and every
     child run's `engine` tag and the parent's params say which; an unknown engine is refused by the params."""
     pytest.importorskip("sklearnex", reason="oneDAL ships for x86-64 only")
     assert engine_of(estimator("SVC", "stock")()) == "stock"
@@ -152,7 +152,7 @@ def test_the_engine_param_chooses_who_fits_and_the_runs_say_so(mlflow_store, tin
     assert parent.data.params["svm.engine"] == "onedal"
     assert {k.data.tags["engine"] for k in kids} == {"onedal"} and len(kids) > 1
     stock_rows = _rows(tmp_path / "svm.csv")
-    svm.run(tiny_params, _outs(tiny_data_dir, tmp_path / "stock", "svm"))
+    svm.run(with_section(tiny_params, "svm", engine="stock"), _outs(tiny_data_dir, tmp_path / "stock", "svm"))
     stock = _rows(tmp_path / "stock" / "svm.csv")
     assert {k.data.tags["engine"] for k in tracking.child_runs(_children("svm")[0].info.run_id)} == {"stock"}
     # The same grid either way, and the same answers to within a few pairs (each library's own solver).

@@ -1,0 +1,66 @@
+"""Independent trainings on this machine's cores, several at once (`base.local_workers`).
+
+One small network cannot keep two cores busy (benchmarks/throughput.py: a sumnet trains about 1.4x faster on two
+threads than on one), so where a stage has trainings that do not depend on each other (the learning curve's
+points), `local_workers` processes each run one on their share of the cores. Each training is seeded on its
+own, so its numbers do not depend on which process runs it or when; they do depend on its thread count, so a
+run is reproduced exactly with the same `local_workers` on the same kind of machine."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads_per_worker(n_workers: int) -> int:
+    return max(1, cores() // max(1, n_workers))
+
+
+def use_threads(threads: int) -> None:
+    """This process's share of the cores, set before its first TensorFlow op (after it, TensorFlow keeps the
+    pools it made: the call is then a no-op)."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    # deferred: TensorFlow is imported by the work itself; this only sizes its thread pools first
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already started in this process
+        pass
+
+
+def map_in_processes(
+    fn: Callable[..., Any], tasks: Iterable[Any], shared: tuple = (), n_workers: int = 1
+) -> Iterator[Any]:
+    """fn(task, *shared) for every task: here, in order, with one worker; else in `n_workers` fresh processes
+    (spawned: no TensorFlow state is forked), yielding results as they finish."""
+    tasks = list(tasks)
+    if n_workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield fn(task, *shared)
+        return
+    threads = threads_per_worker(n_workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=use_threads, initargs=(threads,)) as pool:
+        futures = [pool.submit(fn, task, *shared) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+@functools.cache
+def _cached(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def cached(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), computed once per process (the data each task of a worker reads)."""
+    return _cached(fn, *args)
