@@ -139,6 +139,9 @@ def nn_section(runs: dict[str, Any]) -> list[str]:
     ]
 
 
+ENGINE_NAMES = {"stock": "scikit-learn (stock)", "onedal": "oneDAL (scikit-learn-intelex)"}
+
+
 def _grid_section(
     runs: dict[str, Any], stage: str, title: str, reference: dict[str, float], extra: list[str]
 ) -> list[str]:
@@ -154,8 +157,11 @@ def _grid_section(
         ]
     if stage in CHOSE_ON_TEST:
         extra = [*extra, f"Note: {CHOSE_ON_TEST[stage]}.", ""]
+    children = tracking.child_runs(parent.info.run_id)
+    engines = sorted({k.data.tags.get("engine", "stock") for k in children})
+    extra = [*extra, f"Fitted by {' and '.join(ENGINE_NAMES.get(e, e) for e in engines)}.", ""]
     rows = []
-    for k in tracking.child_runs(parent.info.run_id):
+    for k in children:
         m = k.data.metrics
         rows.append(
             [

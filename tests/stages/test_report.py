@@ -78,3 +78,14 @@ def test_figures_are_copied_beside_the_report(tmp_path):
     lines = report.figures_section(plots, tmp_path / "reports" / "report.md")
     assert "![forest_depth](figures/forest_depth.png)" in lines
     assert (tmp_path / "reports" / "figures" / "forest_depth.png").read_bytes() == b"png"
+
+
+def test_a_grid_section_says_which_engine_fitted_it(mlflow_store):
+    with tracking.start_run("baselines", "svm", stage="svm", regime="sums") as run:
+        tracking.log_metrics(run.info.run_id, {"train_pairs": 100})
+        with tracking.start_run(
+            "baselines", "default", stage="svm", parent_run_id=run.info.run_id, tags={"engine": "onedal"}, regime="sums"
+        ) as kid:
+            tracking.log_metrics(kid.info.run_id, {"val_accuracy": 0.5})
+    lines = report._grid_section({"svm": MlflowClient().get_run(run.info.run_id)}, "svm", "SVM", {}, [])
+    assert "Fitted by oneDAL (scikit-learn-intelex)." in lines
