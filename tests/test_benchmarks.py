@@ -67,3 +67,15 @@ def test_the_throughput_benchmark(tiny_params_file, tiny_data_dir, tmp_path):
     assert {r["estimator"] for r in result["sklearn"]} == {"svm rbf C=10", "forest 100 trees", "logreg lbfgs"}
     assert [(r["local_workers"], r["trials"]) for r in result["studies"]] == [(1, 2), (2, 2)]
     assert "of peak" in printed
+
+
+def test_the_addition_benchmark_on_two_digit_numbers(tiny_params_file, tmp_path):
+    out = tmp_path / "numbers.json"
+    args = ["--params", str(tiny_params_file), "--digits", "2", "--seeds", "2", "--epochs", "1"]
+    args += ["--train-pairs", "200", "--out", str(out)]
+    printed = _run([str(REPO / "benchmarks" / "mnist_addition.py"), *args], tmp_path)
+    rows = json.loads(out.read_text())
+    assert [(r["digits"], r["seed"]) for r in rows] == [(2, 0), (2, 1)]
+    assert all(0 <= r["test_accuracy"] <= 1 and 0 <= r["test_digit_accuracy"] <= 1 for r in rows)
+    assert rows[0]["test_examples"] == 10_000 // 4
+    assert "| N=2 (200 train" in printed and "DeepProofLog" in printed

@@ -15,6 +15,7 @@ from mnistsum import figures
 from mnistsum.data.pairs import Pairs
 from mnistsum.figures import save_figure
 from mnistsum.metrics import confusion
+from mnistsum.models.addition import carry_loss
 from mnistsum.models.parts import Embedding, compile_sum_model, conv_trunk, pixels_input, predict
 from mnistsum.models.served import DIGIT_LAYERS, digit_sum_layer
 from mnistsum.models.specs import SumnetSpec
@@ -98,3 +99,51 @@ def report(model: keras.Model, test: Pairs, plots: Path, name: str) -> tuple[dic
         path,
     )
     return {"mnist_test_digit_accuracy": float((pred == labels).mean()), "mnist_test_digits": int(len(labels))}, [path]
+
+
+class _NumbersLayer(keras.layers.Layer):
+    """A layer that knows N, the digits of each number (saved with it)."""
+
+    def __init__(self, n_digits: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.n_digits = n_digits
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"n_digits": self.n_digits}
+
+
+@keras.saving.register_keras_serializable(package="mnistsum")
+class DigitCells(_NumbersLayer):
+    """A 56 x 28N grid of two N-digit numbers -> its 2N digit cells, (m * 2 * N, 28, 28, 1), row by row."""
+
+    def call(self, x):
+        cells = keras.ops.reshape(x, (-1, 2, 28, self.n_digits, 28))
+        return keras.ops.reshape(keras.ops.transpose(cells, (0, 1, 3, 2, 4)), (-1, 28, 28, 1))
+
+    def compute_output_shape(self, shape):
+        return (None, 28, 28, 1)
+
+
+@keras.saving.register_keras_serializable(package="mnistsum")
+class NumberDigits(_NumbersLayer):
+    """The cells' (m * 2 * N, 10) digit probabilities back into (m, 2, N, 10): two numbers of N digits each."""
+
+    def call(self, p):
+        return keras.ops.reshape(p, (-1, 2, self.n_digits, 10))
+
+    def compute_output_shape(self, shape):
+        return (None, 2, self.n_digits, 10)
+
+
+def build_numbers(spec: SumnetSpec, n_digits: int) -> keras.Model:
+    """The sumnet for two N-digit numbers: the same digit encoder on every one of the 2N cells of a 56 x 28N
+    image, out (m, 2, N, 10) digit probabilities (most significant first); trained through the exact carry
+    recursion (mnistsum.models.addition.carry_loss) on the integer sum alone."""
+    inputs = keras.Input(shape=(56, 28 * n_digits), name="pixels")
+    h = keras.layers.Rescaling(1 / 255, name="scale")(inputs)
+    cells = DigitCells(n_digits, name="cells")(h)
+    probabilities = build_encoder(spec)(cells)
+    outputs = NumberDigits(n_digits, name="digits")(probabilities)
+    model = keras.Model(inputs, outputs, name="mnistsum_numbers")
+    model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss=carry_loss)
+    return model

@@ -1,0 +1,99 @@
+"""Multi-digit addition from the sum alone: the exact probability of an observed sum of two N-digit numbers, from
+the per-position digit distributions of both numbers, through the carry.
+
+A + B = S with A = a_{N-1}..a_0 and B = b_{N-1}..b_0 read digit by digit, S = s_N..s_0 (s_N the final carry, 0 or
+1). Position k (least significant first) turns a carry c in {0, 1} into the next: a_k + b_k + c = s_k + 10 c'.
+So with q_k(t) = P(a_k + b_k = t) (the N=1 convolution, mnistsum.models.served.SUM_MASK):
+
+    alpha_0 = [1, 0];  alpha_{k+1}(c') = sum over c of alpha_k(c) q_k(s_k + 10 c' - c);  P(S) = alpha_N(s_N)
+
+two states per position, linear in N, no approximation. Everything is in log space (log q_k by logsumexp over
+the digit pairs, alpha by logsumexp over the carry), so the probability of a 101-digit sum stays finite where
+its value underflows float32. Written in keras.ops so a network trains through it; N=1 is exactly the
+sumnet's convolution (tests/models/test_addition.py checks it, and brute force for N <= 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mnistsum.models.served import SUM_MASK
+
+NEG = -1e30  # log 0, finite: a sum no digit pair reaches gets no probability, and no NaN gradient
+
+
+def sum_digits(totals: Any, n_digits: int) -> np.ndarray:
+    """Integer sums (Python ints: a 101-digit sum exceeds int64) as (m, N+1) digits, least significant first."""
+    out = np.zeros((len(totals), n_digits + 1), np.int32)
+    for row, total in enumerate(totals):
+        total = int(total)
+        if not 0 <= total <= 2 * (10**n_digits - 1):
+            raise ValueError(f"sum {total} is not the sum of two {n_digits}-digit numbers")
+        for k in range(n_digits + 1):
+            total, out[row, k] = divmod(total, 10)
+    return out
+
+
+def pair_log_sum(log_a: Any, log_b: Any) -> Any:
+    """log P(a + b = t), t = 0..18, from two (..., 10) digit log-distributions: (..., 19)."""
+    import keras  # deferred: the data side of this module must not import TensorFlow
+
+    ops = keras.ops
+    joint = log_a[..., :, None] + log_b[..., None, :]  # (..., 10, 10)
+    mask = ops.convert_to_tensor(SUM_MASK, dtype=joint.dtype)  # (10, 10, 19), 1 where i + j = t
+    masked = ops.where(mask > 0, joint[..., None], ops.cast(NEG, joint.dtype))  # (..., 10, 10, 19)
+    return ops.logsumexp(ops.reshape(masked, (*ops.shape(masked)[:-3], 100, 19)), axis=-2)
+
+
+def log_sum_probability(log_a: Any, log_b: Any, digits: Any) -> Any:
+    """log P(A + B = S) for each row: log_a and log_b (m, N, 10) digit log-distributions, least significant
+    position first; digits (m, N+1) the sum's digits, least significant first. Returns (m,)."""
+    import keras  # deferred, as above
+
+    ops = keras.ops
+    n = log_a.shape[1]
+    log_q = pair_log_sum(log_a, log_b)  # (m, N, 19)
+    dtype = log_q.dtype
+    digits = ops.cast(digits, "int32")
+    # Start with no carry: log alpha_0 = [0, -inf].
+    alpha = ops.stack([ops.zeros_like(log_q[:, 0, 0]), ops.full_like(log_q[:, 0, 0], NEG)], axis=-1)
+    neg = ops.cast(NEG, dtype)
+    for k in range(n):
+        s = digits[:, k]
+        q = log_q[:, k, :]
+
+        def at(q, t):  # log q_k(t), log 0 outside 0..18
+            inside = (t >= 0) & (t <= 18)
+            picked = ops.take_along_axis(q, ops.expand_dims(ops.clip(t, 0, 18), -1), axis=-1)[:, 0]
+            return ops.where(inside, picked, neg)
+
+        next_carry = []
+        for c_out in (0, 1):
+            terms = ops.stack([alpha[:, c_in] + at(q, s + 10 * c_out - c_in) for c_in in (0, 1)], axis=-1)
+            next_carry.append(ops.logsumexp(terms, axis=-1))
+        alpha = ops.stack(next_carry, axis=-1)
+    final = digits[:, n]
+    return ops.where(final == 0, alpha[:, 0], ops.where(final == 1, alpha[:, 1], neg))
+
+
+def carry_loss(y_true: Any, y_pred: Any) -> Any:
+    """The negative log-likelihood of the observed sums (a Keras loss): y_true (m, N+1) the sums' digits, least
+    significant first (sum_digits); y_pred (m, 2, N, 10) the two numbers' digit probabilities, most significant
+    first (as the image reads)."""
+    import keras  # deferred, as above
+
+    ops = keras.ops
+    log_p = ops.flip(ops.log(ops.clip(y_pred, 1e-12, 1.0)), axis=2)  # least significant first
+    return -log_sum_probability(log_p[:, 0], log_p[:, 1], y_true)
+
+
+def decode(p_a: np.ndarray, p_b: np.ndarray) -> list[int]:
+    """The predicted sums: each position's most probable digit, both numbers read and added (exact integers).
+    p_a, p_b: (m, N, 10), least significant position first."""
+    weights = [10**k for k in range(p_a.shape[1])]
+    a, b = p_a.argmax(-1), p_b.argmax(-1)
+    return [
+        sum(int(d) * w for d, w in zip(ra, weights)) + sum(int(d) * w for d, w in zip(rb, weights))
+        for ra, rb in zip(a, b)
+    ]
