@@ -38,11 +38,23 @@ def use_threads(threads: int) -> None:
         pass
 
 
+def _start(threads: int, setup: Callable[..., None] | None, setup_args: tuple) -> None:
+    use_threads(threads)
+    if setup is not None:
+        setup(*setup_args)
+
+
 def map_in_processes(
-    fn: Callable[..., Any], tasks: Iterable[Any], shared: tuple = (), n_workers: int = 1
+    fn: Callable[..., Any],
+    tasks: Iterable[Any],
+    shared: tuple = (),
+    n_workers: int = 1,
+    setup: Callable[..., None] | None = None,
+    setup_args: tuple = (),
 ) -> Iterator[Any]:
     """fn(task, *shared) for every task: here, in order, with one worker; else in `n_workers` fresh processes
-    (spawned: no TensorFlow state is forked), yielding results as they finish."""
+    (spawned: no TensorFlow state is forked; each first runs setup(*setup_args), e.g. registering plugged-in
+    families again), yielding results as they finish."""
     tasks = list(tasks)
     if n_workers <= 1 or len(tasks) <= 1:
         for task in tasks:
@@ -50,7 +62,8 @@ def map_in_processes(
         return
     threads = threads_per_worker(n_workers)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=use_threads, initargs=(threads,)) as pool:
+    start = (threads, setup, setup_args)
+    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_start, initargs=start) as pool:
         futures = [pool.submit(fn, task, *shared) for task in tasks]
         for future in as_completed(futures):
             yield future.result()

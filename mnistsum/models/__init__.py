@@ -44,13 +44,27 @@ __all__ = [
 ]
 
 # Where each family's module lives, by family name.
-MODULES: dict[str, str] = {name: f"mnistsum.models.{name}" for name in ("mlp", "cnn", "sumnet")}
+MODULES: dict[str, str] = {name: f"mnistsum.models.{name}" for name in ("mlp", "cnn", "sumnet")}  # BUILT_IN
 
 
 def register(spec_class: type[BaseSpec], module: str) -> None:
     """Plug a family in: its spec class (for params and saved configs) and the module implementing it."""
     register_spec(spec_class)
     MODULES[spec_class.model_fields["family"].default] = module
+
+
+BUILT_IN = ("mlp", "cnn", "sumnet")
+
+
+def plugins() -> list[tuple[type[BaseSpec], str]]:
+    """The families plugged in beyond the built-in ones, as register() took them: what a worker process (which
+    starts fresh) registers again to train them."""
+    return [(SPECS[name], module) for name, module in MODULES.items() if name not in BUILT_IN]
+
+
+def register_all(plugged: list[tuple[type[BaseSpec], str]]) -> None:
+    for spec_class, module in plugged:
+        register(spec_class, module)
 
 
 def families() -> tuple[str, ...]:

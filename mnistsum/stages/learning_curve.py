@@ -224,7 +224,10 @@ def run(params: Params, paths: Paths) -> dict:
             tasks.append(Point(specs[family], regime, n, budget, batch, seed, parent.info.run_id, params.base.ece_bins))
         # Each point is its own seeded training: several at once, each on its share of the cores, give the same
         # points in less time where one training cannot use every core (benchmarks/throughput.py).
-        for r, proba in workers.map_in_processes(train_point, tasks, (paths.data,), params.base.local_workers):
+        trained = workers.map_in_processes(
+            train_point, tasks, (paths.data,), params.base.local_workers, models.register_all, (models.plugins(),)
+        )
+        for r, proba in trained:
             probabilities[point_key(r["family"], r["regime"], r["n"])] = proba
             points.append(r)
             print(
