@@ -8,12 +8,17 @@ run is reproduced exactly with the same `local_workers` on the same kind of mach
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
+
+PR_SET_PDEATHSIG = 1
 
 
 def cores() -> int:
@@ -38,7 +43,20 @@ def use_threads(threads: int) -> None:
         pass
 
 
+def die_with_parent() -> None:
+    """Linux: the kernel ends this process when the process that started it dies, so a killed stage (kill -9,
+    or its dvc gone) leaves no worker training beside its re-run. Elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took hold
+        os._exit(1)
+
+
 def _start(threads: int, setup: Callable[..., None] | None, setup_args: tuple) -> None:
+    die_with_parent()
     use_threads(threads)
     if setup is not None:
         setup(*setup_args)

@@ -298,6 +298,7 @@ def start_local_workers(
 
 
 def _local_worker(threads: int, stage: str, params: Params, data_dir, previous_path, storage_path, worker_id) -> None:
+    workers.die_with_parent()  # a killed stage takes its local workers with it; their trials are retried
     workers.use_threads(threads)
     run_study(stage, params, data_dir, previous_path, storage_path, None, None, None, worker_id=worker_id, wait=False)
 

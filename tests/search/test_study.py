@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import optuna
+import psutil
 import yaml
 from conftest import REPO, with_section
 from mlflow.tracking import MlflowClient
@@ -108,6 +109,7 @@ def test_sigkill_mid_trial_leaves_no_running_run(mlflow_store, tiny_data_dir, ti
     exactly n_trials finished trials, each with one finished child run (the killed one is closed as KILLED)."""
     raw = yaml.safe_load(tiny_params_file.read_text())
     raw["study1"].update(n_trials=2, epochs=40)
+    raw["base"]["local_workers"] = 1  # one process: the counts below are one worker's (local workers: next test)
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
     storage = tmp_path / "optuna" / "study1.log"
@@ -222,3 +224,35 @@ def test_local_workers_share_a_study_to_exactly_its_cap_and_resume_it(
     assert second["study_name"] == first["study_name"] and second["n_trials"] == 8
     names = sorted(k.info.run_name.split(" (pruned")[0] for k in tracking.child_runs(first["run_id"]))
     assert names == [f"study1/trial-{i:03d}" for i in range(8)]
+
+
+def test_a_killed_study_stage_takes_its_local_workers_with_it(mlflow_store, tiny_data_dir, tiny_params_file, tmp_path):
+    """kill -9 of a study stage with base.local_workers: 2 leaves no worker process training on (the kernel ends
+    it with its parent), and the re-run finishes the study at exactly its cap."""
+    raw = yaml.safe_load(tiny_params_file.read_text())
+    raw["study1"].update(n_trials=3, epochs=40)
+    raw["base"]["local_workers"] = 2
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    cmd = [sys.executable, "-u", str(REPO / "pipelines" / "study.py"), "study1", "--params", str(params)]
+    cmd += ["--data", str(tiny_data_dir), "--storage", str(tmp_path / "optuna" / "study1.log")]
+    cmd += ["--out", str(tmp_path / "study1.json"), "--plots", str(tmp_path / "plots")]
+    cmd += ["--metrics", str(tmp_path / "metrics.json")]
+    env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_store, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "(worker 1)" in line:  # the local worker has joined the study
+            break
+    helpers = psutil.Process(proc.pid).children(recursive=True)
+    assert helpers, "".join(seen[-20:])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    gone, alive = psutil.wait_procs(helpers, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert json.loads((tmp_path / "study1.json").read_text())["n_trials"] == 3
+    client = MlflowClient(mlflow_store)
+    assert not client.search_runs([tracking.experiment_id("nn")], filter_string="attributes.status = 'RUNNING'")
