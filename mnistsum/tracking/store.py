@@ -158,6 +158,12 @@ def _same_folder(a: str, b: Path) -> bool:
 LOCK_WAIT_S = 15  # how long opening the store waits for another process's write (SQLite's busy timeout)
 
 
+def locked(db_path: Path) -> InputError:
+    return InputError(
+        f"the MLflow store {db_path} is locked by another process (waited {LOCK_WAIT_S} s): try again when it finishes"
+    )
+
+
 def check_writable(db_path: Path) -> None:
     """A writer finds out before its work, not at its first metric (in a traceback MLflow logs whole): one
     write, rolled back, tells a read-only store (its file or its folder, where the journal goes) and a locked one."""
@@ -168,10 +174,7 @@ def check_writable(db_path: Path) -> None:
             db.execute("ROLLBACK")
     except sqlite3.Error as exc:
         if "locked" in str(exc):
-            raise InputError(
-                f"the MLflow store {db_path} is locked by another process (waited {LOCK_WAIT_S} s): "
-                "try again when it finishes"
-            ) from None
+            raise locked(db_path) from None
         raise InputError(
             f"the MLflow store {db_path} cannot be written ({exc}): make it and its folder writable, or copy it"
         ) from None
@@ -216,10 +219,7 @@ def relocate_store(db_path: Path) -> int:
             db.execute("COMMIT")
     except sqlite3.Error as exc:  # a read-only copy, say: its runs still read, its artifacts point elsewhere
         if "locked" in str(exc):  # every later step would wait as long again, then fail in a traceback
-            raise InputError(
-                f"the MLflow store {db_path} is locked by another process (waited {LOCK_WAIT_S} s): "
-                "try again when it finishes"
-            ) from None
+            raise locked(db_path) from None
         print(
             f"note: the MLflow store {db_path} could not be checked for a move (its artifact paths re-rooted): {exc}",
             file=sys.stderr,
