@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistsum import experiments, results, tracking
+from mnistsum import experiments, fidelity, results, tracking
 from mnistsum.data.images import read_grey
 from mnistsum.errors import InputError, exits_cleanly
 from mnistsum.models.served import SHAPE_TEXT, PixelError, model_input
@@ -167,6 +167,15 @@ def cmd_check_params(args: argparse.Namespace) -> None:
 def cmd_results(args: argparse.Namespace) -> None:
     results.write(args.metrics, args.benchmark, args.page, args.readme)
     print(f"{args.page}, {args.readme}: rendered from {args.metrics}/")
+
+
+def cmd_fidelity(args: argparse.Namespace) -> None:
+    root = args.run
+    if args.keep:
+        fidelity.keep(args.run, args.keep)
+        root = args.keep
+    within, compared = fidelity.write(root, args.page, args.json, str(root))
+    print(f"{args.page}, {args.json}: {within} of {compared} accuracies within {fidelity.TOLERANCE} (run: {root})")
 
 
 def cmd_params(args: argparse.Namespace) -> None:
@@ -331,6 +340,13 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("--page", type=Path, default=Path("docs/results.md"))
     rs.add_argument("--readme", type=Path, default=Path("README.md"))
     rs.set_defaults(func=cmd_results)
+
+    fd = sub.add_parser("fidelity", help="every number of the study report beside one run's (docs/fidelity.md)")
+    fd.add_argument("--run", type=Path, default=Path("."), help="the run's root: the workspace after dvc repro")
+    fd.add_argument("--keep", type=Path, help="first copy the run's files here (e.g. docs/report_scale), render that")
+    fd.add_argument("--page", type=Path, default=Path("docs/fidelity.md"))
+    fd.add_argument("--json", type=Path, default=Path("docs/fidelity.json"))
+    fd.set_defaults(func=cmd_fidelity)
 
     pm = sub.add_parser("params", help="write the complete params file: params.yaml + a profile's overlay")
     pm.add_argument("profile", type=Path, help="an overlay, such as profiles/tiny.yaml or profiles/report.yaml")

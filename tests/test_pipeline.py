@@ -1,5 +1,6 @@
 """End to end: `dvc repro` on tiny params in a temporary git copy of the repo, then its outs and MLflow runs."""
 
+import csv
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from mnistsum import quotes
 from mnistsum.machine import machine
 from mnistsum.params import materialise
 
@@ -388,3 +390,52 @@ def test_worker_reads_its_stage_from_dvc_yaml(repo):
         ["mnistsum", "worker", "prepare"], cwd=root, env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: stage 'prepare'")
+
+
+def test_fidelity_page_from_the_run(repo, tmp_path):
+    """`mnistsum fidelity` sets every number the report gives beside the run's own, read from the run's files;
+    the copy it keeps renders the same page; a kept folder missing a file is one line and exit 2."""
+    root, env, _ = repo
+    kept, page, data = tmp_path / "kept", tmp_path / "fidelity.md", tmp_path / "fidelity.json"
+    cli = [sys.executable, "-m", "mnistsum.cli", "fidelity"]
+    out = _run([*cli, "--run", str(root), "--keep", str(kept), "--page", str(page), "--json", str(data)], root, env)
+    records = json.loads(data.read_text())["records"]
+    quoted = (
+        len(quotes.REPORT_NN)
+        + len(quotes.REPORT_ACTIVATION)
+        + 1  # final's epochs
+        + 1
+        + 5
+        + 2  # study3's layer count and widths, study2's learning rate and study4's dropout
+        + sum(len(d) for d in (quotes.REPORT_LOGREG, quotes.REPORT_LOGREG_VAL, quotes.REPORT_LOGREG_TRAIN))
+        + sum(len(d) for d in (quotes.REPORT_SVM, quotes.REPORT_SVM_VAL, quotes.REPORT_SVM_TRAIN))
+        + len(quotes.REPORT_FOREST)
+        + len(quotes.REPORT_FOREST_TRAIN)
+        + 1  # combined vs sequential
+    )
+    assert len(records) == quoted >= 100
+    by = {(r["section"].split(" (")[0], r["row"], r["measure"]): r for r in records}
+    metrics = json.loads((root / "metrics/base_mlp.json").read_text())
+    base = by[("Neural networks", "base_mlp", "test")]
+    assert base["report"] == 0.7009 and base["ours"] == round(metrics["test_accuracy"], 6)
+    assert base["regime"] == metrics["regime"] and base["delta"] == round(base["ours"] - 0.7009, 6)
+    with open(root / "results/logreg.csv") as fh:
+        sag = next(r for r in csv.DictReader(fh) if r["label"] == "solver=sag C=0.1")
+    row = by[("Logistic regression", "solver=sag C=0.1", "val")]
+    assert row["report"] == 0.228 and row["ours"] == round(float(sag["val_accuracy"]), 6)
+    # The tiny profile's grids leave out most of the report's points: they say so, and are not counted.
+    missing = by[("Logistic regression", "solver=sag C=1000", "test")]
+    assert missing["ours"] is None and missing["within"] is None
+    assert not by[("Chosen by the studies", "study2", "learning_rate")]["scored"]
+    scored = [r for r in records if r["scored"] and r["ours"] is not None]
+    within = sum(r["within"] for r in scored)
+    assert f"{within} of {len(scored)} accuracies within 0.02" in out
+    text = page.read_text()
+    assert f"**{within} of {len(scored)}**" in text and "| base_mlp | test |" in text and "not run" in text
+    # From git: the kept copy renders the same page.
+    again = tmp_path / "again.md"
+    _run([*cli, "--run", str(kept), "--page", str(again), "--json", str(tmp_path / "again.json")], root, env)
+    assert again.read_text() == text
+    (kept / "results/svm.csv").unlink()
+    proc = subprocess.run([*cli, "--run", str(kept)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "results/svm.csv" in proc.stderr
