@@ -13,8 +13,8 @@ from pathlib import Path
 CPUINFO = Path("/proc/cpuinfo")
 
 
-def machine() -> str:
-    """CPU model, widest vector extension and usable cores, e.g. "AMD EPYC 7B13, avx2, 2 cores"."""
+def cpu() -> tuple[str, set[str]]:
+    """The CPU's model name and feature flags, as the kernel lists them."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
         for line in CPUINFO.read_text().splitlines():
@@ -26,6 +26,18 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    return model, flags
+
+
+def bfloat16_native(flags: set[str]) -> bool:
+    """Whether the CPU computes bfloat16 in hardware (AMX or avx512_bf16); elsewhere it is emulated, slower
+    than float32 and less accurate, so mnistsum refuses it (params.check_precision)."""
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def machine() -> str:
+    """CPU model, widest vector extension and usable cores, e.g. "AMD EPYC 7B13, avx2, 2 cores"."""
+    model, flags = cpu()
     vector = next((name for name, flag in VECTOR if flag in flags), "")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return ", ".join(part for part in (model, vector, f"{cores} cores") if part)

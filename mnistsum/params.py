@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mnistsum.errors import InputError
 from mnistsum.files import write_text
+from mnistsum.machine import bfloat16_native, cpu, machine
 from mnistsum.models.specs import SPECS, Activation, AnySpec, BaseSpec, CnnSpec, SumnetSpec
 
 # The supervision a network trains under: `sums`, the given pairs' sum labels and nothing else; `digits`, fresh
@@ -57,6 +58,9 @@ class Base(Section):
     # Independent trainings run this many at once on this machine, each on its share of the cores
     # (mnistsum.workers); a run reproduces exactly with the same value on the same kind of CPU.
     local_workers: int = Field(1, ge=1, le=64)
+    # bfloat16: the networks train in mixed precision (bfloat16 compute, float32 weights and outputs), only on
+    # a CPU that has it in hardware (AMX or avx512_bf16); elsewhere refused when the params are read.
+    precision: Literal["float32", "bfloat16"] = "float32"
 
 
 class Prepare(Section):
@@ -336,7 +340,20 @@ def load_params(path: str | Path = "params.yaml", profile: str | Path | None = N
     raw = _read_mapping(Path(path))
     if profile is not None:
         raw = overlay(raw, _read_mapping(Path(profile)), Path(profile))
-    return check(raw, Path(profile or path))
+    params = check(raw, Path(profile or path))
+    check_precision(params, Path(profile or path))
+    return params
+
+
+def check_precision(params: Params, path: Path) -> None:
+    """Refuse bfloat16 on a CPU without it in hardware: emulated, it is slower and its numbers differ, so a run
+    would be silently worse, never faster."""
+    if params.base.precision == "bfloat16":
+        if not bfloat16_native(cpu()[1]):
+            raise InputError(
+                f"{path}: base.precision: bfloat16 needs a CPU with AMX or avx512_bf16; this one ({machine()}) has "
+                "neither: set float32"
+            )
 
 
 MAX_BYTES = 1_000_000  # a params file is a few kB; anything near this is not one

@@ -148,13 +148,18 @@ def train(
     schedule: str = "constant",
     monitors: list[Callable[[keras.Model], dict[str, float]]] | None = None,
     track_test: bool = True,
+    precision: str = "float32",
 ) -> TrainResult:
     """Fit a fresh network of spec's family on sum labels; with patience, stop early on validation accuracy and
     restore the best weights. In the `digits` regime, each epoch trains on fresh combinations of the training
     digits (FreshPairs); in `sums`, on the given pairs. With schedule="cosine", the learning rate decays over
     `epochs`. Monitors measure each epoch; track_test=False leaves test out of the per-epoch curves (it is still
-    scored once at the end)."""
+    scored once at the end). precision="bfloat16" trains in mixed precision (the params refuse it where the CPU
+    lacks it: params.check_precision); the families' probability heads stay float32."""
     seed_everything(seed)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    if run_id:
+        tracking.log_params(run_id, {"precision": precision})
     model = models.build(spec)
     if schedule == "cosine":
         model.optimizer.learning_rate = cosine_schedule(

@@ -102,6 +102,23 @@ def test_stage_depends_on_exactly_the_library_files_it_imports(name):
     assert str(script.relative_to(REPO)) in stage["deps"], f"{name} does not depend on its script"
 
 
+# base keys a stage may read without declaring them: where its state is kept and when a silent worker is given
+# up on, not what it computes (as MLFLOW_TRACKING_URI); and params.py, which reads every key to validate it.
+WHERE_NOT_WHAT = {"optuna_storage", "heartbeat_seconds", "model_dump"}
+
+
+@pytest.mark.parametrize("name", list(stages()))
+def test_stage_declares_the_base_params_its_code_reads(name):
+    """A `params.base.KEY` read anywhere in the code a stage imports is in its dvc.yaml params, so that
+    `dvc exp run -S base.KEY=...` re-runs it (the studies once read base.local_workers undeclared)."""
+    stage = stages()[name]
+    files = closure([script_of(stage)]) - {REPO / PACKAGE / "params.py"}
+    reads = {key for f in files for key in re.findall(r"params\.base\.(\w+)", f.read_text())}
+    declared = {p for p in stage.get("params", []) if isinstance(p, str)}
+    missing = sorted(k for k in reads - WHERE_NOT_WHAT if f"base.{k}" not in declared and "base" not in declared)
+    assert not missing, f"dvc.yaml stage {name} reads base.{missing} but does not list it in params"
+
+
 def test_no_import_cycle_and_no_module_imports_a_stage():
     """Within mnistsum, imports form no cycle (a package's own __init__ aside), and only the CLI reaches into
     the stages (to run a study worker)."""

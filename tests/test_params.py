@@ -6,7 +6,8 @@ from pydantic import ValidationError
 
 from mnistsum.cli import main as cli_main
 from mnistsum.errors import InputError
-from mnistsum.params import load_params
+from mnistsum.machine import bfloat16_native, cpu, machine
+from mnistsum.params import load_params, materialise
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,4 +171,32 @@ def test_a_file_that_is_not_utf8_or_too_big_is_refused_in_one_line(tmp_path):
         load_params(path)
     path.write_text("#" * 2_000_000)
     with pytest.raises(InputError, match="2,000,000 bytes; a params file is a few kB"):
+        load_params(path)
+
+
+def test_bfloat16_is_refused_in_one_line_where_the_cpu_lacks_it(tmp_path, capsys):
+    """base.precision: bfloat16 on the tiny profile: read as asked on a CPU with AMX or avx512_bf16; elsewhere
+    refused when the params are read (so by check_params, before any stage trains), in one line naming the CPU."""
+    assert (
+        not bfloat16_native({"avx2", "avx512f"}) and bfloat16_native({"avx512_bf16"}) and bfloat16_native({"amx_bf16"})
+    )
+    tiny = tmp_path / "tiny.yaml"
+    materialise(REPO / "profiles" / "tiny.yaml", REPO / "params.yaml", tiny)
+    raw = yaml.safe_load(tiny.read_text())
+    raw["base"]["precision"] = "bfloat16"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    if bfloat16_native(cpu()[1]):
+        assert load_params(path).base.precision == "bfloat16"
+        return
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["check-params", str(path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err == (
+        f"error: {path}: base.precision: bfloat16 needs a CPU with AMX or avx512_bf16; this one ({machine()}) has "
+        "neither: set float32\n"
+    )
+    raw["base"]["precision"] = "float16"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(InputError, match=r"base.precision: Input should be 'float32' or 'bfloat16'"):
         load_params(path)

@@ -5,7 +5,7 @@ import recording_family
 from mnistsum.data.feed import Arrays, FreshPairs, training_arrays
 from mnistsum.models.specs import MlpSpec
 from mnistsum.stages.learning_curve import SmallBudget, fit_at_size
-from mnistsum.training import train
+from mnistsum.training import predict_proba, train
 
 
 def test_same_seed_same_weights(tiny_splits, test_seed):
@@ -103,3 +103,19 @@ def test_the_learning_curve_budget_trains_a_subset_in_its_regime(recorded, tiny_
 def test_an_unknown_regime_is_refused(tiny_splits):
     with pytest.raises(ValueError, match="unknown training regime 'fresh'; expected one of sums, digits"):
         training_arrays(tiny_splits, "fresh")
+
+
+def test_bfloat16_trains_with_float32_heads_and_leaves_float32_as_it_was(tiny_splits, test_seed):
+    """Mixed precision where it is asked for (the params allow it only on a CPU that has it; here called
+    directly): the probabilities stay float32 and sum to 1, and the next float32 training is bit-identical to
+    one that never followed it."""
+    data = Arrays.from_pairs(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
+    cfg = MlpSpec(units=(32,), batch_norm=True)
+    before = train(cfg, data, epochs=1, batch_size=64, seed=test_seed).model
+    mixed = train(cfg, data, epochs=1, batch_size=64, seed=test_seed, precision="bfloat16").model
+    assert mixed.layers[1].dtype_policy.name == "mixed_bfloat16" and mixed.get_layer("sum").compute_dtype == "float32"
+    proba = predict_proba(mixed, tiny_splits["test"].x)
+    assert proba.dtype == np.float32 and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    after = train(cfg, data, epochs=1, batch_size=64, seed=test_seed).model
+    assert after.layers[1].dtype_policy.name == "float32"
+    assert all(np.array_equal(x, y) for x, y in zip(before.get_weights(), after.get_weights()))

@@ -16,7 +16,7 @@ def build(spec: CnnSpec) -> keras.Model:
     inputs, h = pixels_input()
     h = keras.layers.Reshape((56, 28, 1), name="channel")(h)
     h = conv_trunk(h, spec)
-    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="sum")(h)
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="sum", dtype="float32")(h)
     return compile_sum_model(keras.Model(inputs, outputs, name="mnistsum_cnn"), spec.learning_rate)
 
 

@@ -26,7 +26,7 @@ def build(spec: MlpSpec) -> keras.Model:
             h = keras.layers.Dense(units, activation=spec.activation, name=EMBEDDING_LAYER if last else f"dense_{i}")(h)
         if spec.dropout > 0:
             h = keras.layers.Dropout(spec.dropout, name=f"dropout_{i}")(h)
-    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="sum")(h)
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="sum", dtype="float32")(h)
     return compile_sum_model(keras.Model(inputs, outputs, name="mnistsum_mlp"), spec.learning_rate)
 
 

@@ -28,7 +28,7 @@ def build_encoder(spec: SumnetSpec) -> keras.Model:
     """28x28x1 digit in [0, 1] -> 10 digit probabilities; its 'embedding' layer is what t-SNE maps."""
     inputs = keras.Input(shape=(28, 28, 1), name="digit")
     h = conv_trunk(inputs, spec)
-    outputs = keras.layers.Dense(10, activation="softmax", name="digit_probabilities")(h)
+    outputs = keras.layers.Dense(10, activation="softmax", name="digit_probabilities", dtype="float32")(h)
     return keras.Model(inputs, outputs, name=ENCODER)
 
 
@@ -38,10 +38,11 @@ def build(spec: SumnetSpec) -> keras.Model:
     top = keras.layers.Cropping2D(((0, 28), (0, 0)), name="top_half")(h)
     bottom = keras.layers.Cropping2D(((28, 0), (0, 0)), name="bottom_half")(h)
     encoder = build_encoder(spec)
-    # Identity layers give each half's distribution a name of its own (the encoder is called twice).
-    p_top = keras.layers.Identity(name=DIGIT_LAYERS[0])(encoder(top))
-    p_bottom = keras.layers.Identity(name=DIGIT_LAYERS[1])(encoder(bottom))
-    outputs = digit_sum_layer()(name="sum")(p_top, p_bottom)
+    # Identity layers give each half's distribution a name of its own (the encoder is called twice); the heads stay
+    # float32 under mixed precision, where probabilities and their convolution would round to bfloat16's 3 digits.
+    p_top = keras.layers.Identity(name=DIGIT_LAYERS[0], dtype="float32")(encoder(top))
+    p_bottom = keras.layers.Identity(name=DIGIT_LAYERS[1], dtype="float32")(encoder(bottom))
+    outputs = digit_sum_layer()(name="sum", dtype="float32")(p_top, p_bottom)
     return compile_sum_model(keras.Model(inputs, outputs, name="mnistsum_sumnet"), spec.learning_rate)
 
 

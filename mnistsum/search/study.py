@@ -172,6 +172,7 @@ def run_study(
                 label=f"{stage} {label}",
                 callbacks=[pruning],
                 regime=section.regime,
+                precision=params.base.precision,
             )
             state = "PRUNED" if pruning.pruned_at is not None else "COMPLETE"
             tracking.log_metrics(

@@ -56,6 +56,7 @@ def run(params: Params, paths: Paths) -> dict:
                     run_id=child.info.run_id,
                     label=f"activation={act}",
                     regime=p.regime,
+                    precision=params.base.precision,
                 )
                 tracking.log_metrics(
                     child.info.run_id, {"final_val_accuracy": r.val_accuracy, "final_test_accuracy": r.test_accuracy}

@@ -43,6 +43,7 @@ def run(params: Params, paths: Paths) -> dict:
             seed,
             run_id=rid,
             label="base",
+            precision=params.base.precision,
         )
         tracking.log_metrics(
             rid, {"final_val_accuracy": result.val_accuracy, "final_test_accuracy": result.test_accuracy}

@@ -105,6 +105,7 @@ def train_evaluate_register(
             schedule=section.schedule,
             regime=section.regime,
             monitors=monitors,
+            precision=params.base.precision,
         )
         train_seconds = time.perf_counter() - t0
         report, figs = evaluate(result.model, pairs, params.base.ece_bins, paths.plots, stage)

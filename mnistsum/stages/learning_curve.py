@@ -65,6 +65,7 @@ class SmallBudget:
     val_size: int
     patience: int
     schedule: str = "cosine"
+    precision: str = "float32"  # base.precision
 
     def epochs(self, n: int, batch_size: int) -> int:
         return min(self.max_epochs, max(1, math.ceil(self.min_steps / math.ceil(n / batch_size))))
@@ -106,6 +107,7 @@ def fit_at_size(
         schedule=budget.schedule,
         regime=regime,
         track_test=False,
+        precision=budget.precision,
     )
     out: dict[str, Any] = {
         "family": spec.family,
@@ -170,7 +172,7 @@ def train_point(point: Point, data_dir: Path) -> tuple[dict[str, Any], np.ndarra
     return r | {"run_id": child.info.run_id}, proba
 
 
-def stage_recipe(best: dict, n: int, batch_size: int) -> SmallBudget:
+def stage_recipe(best: dict, n: int, batch_size: int, precision: str = "float32") -> SmallBudget:
     """A family stage's own recipe as a budget: all its epochs, its patience and schedule, on all validation
     pairs (patience_epochs at full size is the stage's patience)."""
     return SmallBudget(
@@ -179,6 +181,7 @@ def stage_recipe(best: dict, n: int, batch_size: int) -> SmallBudget:
         val_size=10**12,
         patience=int(best["patience"]),
         schedule=best["schedule"],
+        precision=precision,
     )
 
 
@@ -217,9 +220,11 @@ def run(params: Params, paths: Paths) -> dict:
         for family, regime, n in todo:
             best = stage_results[family]
             budget = (
-                stage_recipe(best, n, batch)
+                stage_recipe(best, n, batch, params.base.precision)
                 if n == full
-                else SmallBudget(p.min_steps, p.max_epochs, p.val_size, int(best["patience"]))
+                else SmallBudget(
+                    p.min_steps, p.max_epochs, p.val_size, int(best["patience"]), precision=params.base.precision
+                )
             )
             tasks.append(Point(specs[family], regime, n, budget, batch, seed, parent.info.run_id, params.base.ece_bins))
         # Each point is its own seeded training: several at once, each on its share of the cores, give the same
