@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 
 from mnistsum.data.mnist import load_mnist
 from mnistsum.data.pairs import build_dataset
-from mnistsum.machine import machine
+from mnistsum.machine import bfloat16_native, cpu, machine
 from mnistsum.models.specs import MlpSpec
 from mnistsum.params import load_params
 
@@ -70,12 +71,13 @@ def peak_gflops(seconds: float = 3.0, n: int = 1024) -> float:
     return best
 
 
-def time_network(name: str, spec, batch: int, pairs, steps: int, jit: bool, spe: int) -> dict:
+def time_network(name: str, spec, batch: int, pairs, steps: int, jit: bool, spe: int, precision: str) -> dict:
     import keras
 
     from mnistsum import models
 
     keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     model = models.build(spec)
     model.compile(
         optimizer=keras.optimizers.Adam(spec.learning_rate),
@@ -184,9 +186,14 @@ def main() -> None:
     parser.add_argument("--sklearn-pairs", type=int, default=3000)
     parser.add_argument("--study-trials", type=int, default=0, help="also time study1 with 1 and 2 local workers")
     parser.add_argument("--data", type=Path, default=Path("data/pairs"), help="the pairs study1 reads (--study-trials)")
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--label", default="", help="what this run measures (the lever), kept in the JSON")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
+    if args.precision == "bfloat16" and not bfloat16_native(cpu()[1]):
+        print(f"error: --precision bfloat16: this CPU ({machine()}) has neither AMX nor avx512_bf16", file=sys.stderr)
+        sys.exit(2)
     import tensorflow as tf
 
     if args.threads:
@@ -206,7 +213,16 @@ def main() -> None:
             for f, (s, b) in plan.items()
         }
     rows = [
-        time_network(f, spec, args.batch or batch, splits["train"], args.steps, args.jit, args.steps_per_execution)
+        time_network(
+            f,
+            spec,
+            args.batch or batch,
+            splits["train"],
+            args.steps,
+            args.jit,
+            args.steps_per_execution,
+            args.precision,
+        )
         for f, (spec, batch) in plan.items()
         if f in args.families
     ]
@@ -214,11 +230,14 @@ def main() -> None:
     sk = [r for engine in args.sklearn for r in time_sklearn(train, val, args.sklearn_pairs, engine)]
     studies = [time_study(params, args.data, args.study_trials, n) for n in (1, 2)] if args.study_trials else []
     header = {
+        "label": args.label,
+        "command": "benchmarks/throughput.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "peak_fp32_gflops": peak,
         "jit": args.jit,
         "steps_per_execution": args.steps_per_execution,
+        "precision": args.precision,
     }
     print(f"{header['machine']}: float32 matmul peak {peak:.1f} GFLOP/s; jit={args.jit} spe={args.steps_per_execution}")
     print(f"{'family':<10} {'batch':>5} {'train pairs/s':>14} {'GFLOP/s':>8} {'of peak':>8} {'predict pairs/s':>16}")

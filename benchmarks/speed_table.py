@@ -1,0 +1,99 @@
+"""The speed tables of docs/reproduction.md, rendered from the throughput JSON files kept in docs/speed/ (one per
+lever, each written by `benchmarks/throughput.py --label ... --out docs/speed/NAME.json`), never typed.
+
+  .venv/bin/python benchmarks/speed_table.py            # rewrites the block between the markers in the page
+  .venv/bin/python benchmarks/speed_table.py --check    # exit 1 when the page differs from what the files render
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+BEGIN = "<!-- speed: rendered by benchmarks/speed_table.py from docs/speed/*.json; do not edit -->"
+END = "<!-- end of speed -->"
+FAMILIES = ("mlp-trial", "mlp-final", "cnn", "sumnet")
+
+
+def load(folder: Path) -> list[dict]:
+    """The kept runs, in file-name order (name them 01-..., 02-... for the order the table shows)."""
+    return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("*.json"))]
+
+
+def render(runs: list[dict]) -> str:
+    """Three tables: the networks' training pairs/s (with the fraction of the machine's measured peak), the
+    scikit-learn estimators' fit and predict seconds, and study1's time with 1 and 2 local workers."""
+    if not runs:
+        return "(no throughput runs kept in docs/speed/)"
+    lines = [
+        "| run | machine, peak | " + " | ".join(FAMILIES) + " |",
+        "|---|---|" + "---|" * len(FAMILIES),
+    ]
+    for r in runs:
+        by = {n["family"]: n for n in r["networks"]}
+        cells = [
+            f"{by[f]['train_pairs_per_s']:,.0f} ({by[f]['train_gflops'] / r['peak_fp32_gflops']:.0%})"
+            if f in by
+            else "-"
+            for f in FAMILIES
+        ]
+        head = f"{r['label'] or r['file']}: `{r['command']}`"
+        lines.append(f"| {head} | {r['machine']}, {r['peak_fp32_gflops']:.0f} GFLOP/s | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Training pairs per second (in brackets the arithmetic rate as a fraction of the float32 matmul peak "
+        "measured in the same run).",
+        "",
+    ]
+    sk = [(r, s) for r in runs for s in r["sklearn"]]
+    if sk:
+        lines += [
+            "| run | estimator | engine | fit pairs | fit s | predict s | val accuracy |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['label'] or r['file']} | {s['estimator']} | {s['engine']} | {s['fit_pairs']:,} | {s['fit_s']:.2f} | "
+            f"{s['predict_s']:.2f} | {s['val_accuracy']:.4f} |"
+            for r, s in sk
+        ]
+        lines.append("")
+    studies = [(r, s) for r in runs for s in r.get("studies", [])]
+    if studies:
+        lines += ["| run | study1 trials | local workers | seconds | best val accuracy |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r['label'] or r['file']} | {s['trials']} | {s['local_workers']} | {s['seconds']:.0f} | "
+            f"{s['best_val']:.4f} |"
+            for r, s in studies
+        ]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def replace_block(page: str, block: str) -> str:
+    if BEGIN not in page or END not in page:
+        raise SystemExit(f"error: no speed block ({BEGIN} ... {END}) in the page")
+    head, rest = page.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--speed", type=Path, default=Path("docs/speed"))
+    parser.add_argument("--page", type=Path, default=Path("docs/reproduction.md"))
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    page = args.page.read_text()
+    new = replace_block(page, render(load(args.speed)))
+    if args.check:
+        sys.exit(0 if new == page else 1)
+    tmp = args.page.with_name(args.page.name + ".tmp")
+    tmp.write_text(new)
+    tmp.replace(args.page)
+    print(f"{args.page}: speed tables from {len(load(args.speed))} runs in {args.speed}/")
+
+
+if __name__ == "__main__":
+    main()
