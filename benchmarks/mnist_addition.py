@@ -113,17 +113,22 @@ def one_seed(family: str, recipe: tuple, pairs: dict[str, Pairs], seed: int, bat
     }
 
 
-def numbers_seed(n_digits: int, recipe: tuple, split: dict, seed: int, batch_digits: int, run_id: str) -> dict:
-    """The sumnet's encoder on two N-digit numbers, trained through the carry recursion on the sums alone; the
-    epoch with the best validation sum accuracy is kept. Digits per step as at N=1 (batch_digits)."""
+def numbers_seed(
+    n_digits: int, recipe: tuple, split: dict, seed: int, batch_digits: int, run_id: str, prior: float = 0.0
+) -> dict:
+    """The sumnet's encoder on two N-digit numbers, trained through the carry recursion on the sums alone (plus
+    `prior` x the batch's digit-prior gap, mnistsum.models.addition.digit_prior_gap); the epoch with the best
+    validation sum accuracy is kept. Digits per step as at N=1 (batch_digits)."""
     import keras  # deferred: TensorFlow only where a network trains
 
-    from mnistsum.models.addition import decode, sum_digits
+    from mnistsum.models.addition import carry_loss_with_prior, decode, sum_digits
     from mnistsum.models.sumnet import build_numbers
 
     spec, epochs, patience, _ = recipe
     keras.utils.set_random_seed(seed)
     model = build_numbers(spec, n_digits)
+    if prior:
+        model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss=carry_loss_with_prior(prior))
     batch = max(1, batch_digits // (2 * n_digits))
     train, val, test = split["train"], split["val"], split["test"]
     steps = -(-len(train) // batch)
@@ -156,6 +161,7 @@ def numbers_seed(n_digits: int, recipe: tuple, split: dict, seed: int, batch_dig
     return {
         "family": f"sumnet N={n_digits}",
         "digits": n_digits,
+        "digit_prior": prior,
         "seed": seed,
         "val_accuracy": best,
         "test_accuracy": test_acc,
@@ -238,6 +244,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every row as JSON here too")
     parser.add_argument("--pulled", help="score this registered model URI on the protocol's test pairs instead")
     parser.add_argument("--digits", type=int, default=1, help="N: add two N-digit numbers (N > 1: the sumnet only)")
+    parser.add_argument(
+        "--digit-prior", type=float, default=0.0, help="N > 1: weight of the uniform-digit prior (0: the N=1 recipe)"
+    )
     parser.add_argument("--val-fraction", type=float, default=0.1, help="N > 1: training examples held out")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -322,6 +331,7 @@ def numbers_main(args: argparse.Namespace, recipe: tuple, seeds: range, batch_di
             "config": recipe[0].to_dict(),
             "epochs": recipe[1],
             "decoding": "each position's most probable digit, the two numbers added",
+            "digit_prior": args.digit_prior,
         },
         regime="sums",
     ) as parent:
@@ -337,7 +347,7 @@ def numbers_main(args: argparse.Namespace, recipe: tuple, seeds: range, batch_di
                 params={"digits": n, "seed": seed},
                 regime="sums",
             ) as child:
-                row = numbers_seed(n, recipe, split, seed, batch_digits, child.info.run_id)
+                row = numbers_seed(n, recipe, split, seed, batch_digits, child.info.run_id, args.digit_prior)
                 tracking.log_metrics(child.info.run_id, {k: v for k, v in row.items() if isinstance(v, float)})
             rows.append(row)
             print(

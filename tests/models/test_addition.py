@@ -7,7 +7,14 @@ import keras
 import numpy as np
 import pytest
 
-from mnistsum.models.addition import decode, log_sum_probability, sum_digits
+from mnistsum.models.addition import (
+    carry_loss,
+    carry_loss_with_prior,
+    decode,
+    digit_prior_gap,
+    log_sum_probability,
+    sum_digits,
+)
 from mnistsum.models.served import sum_distribution
 
 
@@ -82,3 +89,23 @@ def test_sums_are_read_and_decoded_exactly():
     nines[:, :, 9] = 1
     assert decode(nines, nines) == [2 * big]
     assert sum_digits([2 * big], 100)[0, -1] == 1
+
+
+def test_the_digit_prior_is_zero_for_uniform_digits_and_log10_for_one_digit():
+    """The prior's gap (no label enters it): 0 where the batch reads every digit equally often, log 10 where it
+    reads one digit everywhere, between for a sum-keeping misreading that never reads 0, 5 or 6; the loss with
+    weight 0 is carry_loss itself, and with a weight, carry_loss plus that much of the gap."""
+    uniform = np.full((4, 2, 3, 10), 0.1, np.float32)
+    one = np.zeros((4, 2, 3, 10), np.float32)
+    one[..., 7] = 1
+    misread = np.zeros((10, 10), np.float32)
+    misread[np.arange(10), [1, 2, 3, 4, 3, 4, 7, 8, 9, 8]] = 1
+    assert abs(float(digit_prior_gap(uniform))) < 1e-6
+    assert float(digit_prior_gap(one)) == pytest.approx(np.log(10), abs=1e-5)
+    assert 0.1 < float(digit_prior_gap(misread.reshape(1, 2, 5, 10))) < np.log(10)
+    assert carry_loss_with_prior(0.0) is carry_loss
+    y_true = sum_digits([123 + 456, 999 + 1, 0, 5], 3)
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(10), size=(4, 2, 3)).astype(np.float32)
+    with_prior = np.asarray(carry_loss_with_prior(0.5)(y_true, p))
+    assert np.allclose(with_prior, np.asarray(carry_loss(y_true, p)) + 0.5 * float(digit_prior_gap(p)), atol=1e-5)
