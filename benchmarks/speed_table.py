@@ -18,8 +18,42 @@ FAMILIES = ("mlp-trial", "mlp-final", "cnn", "sumnet")
 
 
 def load(folder: Path) -> list[dict]:
-    """The kept runs, in file-name order (name them 01-..., 02-... for the order the table shows)."""
-    return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("*.json"))]
+    """The kept throughput runs, in file-name order (name them 01-..., 02-... for the order the table shows)."""
+    return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("[0-9]*.json"))]
+
+
+def load_stages(folder: Path) -> list[dict]:
+    """The kept stage times of whole runs (benchmarks/stage_times.py), in file-name order."""
+    return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("stages-*.json"))]
+
+
+def render_stages(runs: list[dict]) -> str:
+    """Seconds per stage, one column per kept run (val / test accuracy under the seconds where a stage has them)."""
+    if not runs:
+        return ""
+    names = list(dict.fromkeys(stage for r in runs for stage in r["stages"]))
+    lines = [
+        "| stage | " + " | ".join(f"{r['label']} ({r['machine']})" for r in runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for name in names:
+        cells = []
+        for r in runs:
+            s = r["stages"].get(name)
+            if s is None or s["seconds"] is None:
+                cells.append("-")
+                continue
+            acc = (
+                f", {s['val']:.4f} / {s['test']:.4f}" if s.get("val") is not None and s.get("test") is not None else ""
+            )
+            cells.append(f"{s['seconds']:,} s{acc}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    totals = [f"**{r['total_seconds']:,} s ({r['total_seconds'] / 60:.0f} min)**" for r in runs]
+    lines.append("| all stages | " + " | ".join(totals) + " |")
+    return (
+        "\n".join(lines)
+        + "\n\nStage to stage from the MLflow parents' start times (val / test accuracy beside each).\n"
+    )
 
 
 def render(runs: list[dict]) -> str:
@@ -27,7 +61,7 @@ def render(runs: list[dict]) -> str:
     scikit-learn estimators' fit and predict seconds, and study1's time with 1 and 2 local workers."""
     if not runs:
         return "(no throughput runs kept in docs/speed/)"
-    lines = [
+    lines: list[str] = [
         "| run | machine, peak | " + " | ".join(FAMILIES) + " |",
         "|---|---|" + "---|" * len(FAMILIES),
     ]
@@ -86,7 +120,7 @@ def main() -> None:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     page = args.page.read_text()
-    new = replace_block(page, render(load(args.speed)))
+    new = replace_block(page, (render_stages(load_stages(args.speed)) + "\n" + render(load(args.speed))).strip())
     if args.check:
         sys.exit(0 if new == page else 1)
     tmp = args.page.with_name(args.page.name + ".tmp")

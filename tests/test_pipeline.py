@@ -439,3 +439,43 @@ def test_fidelity_page_from_the_run(repo, tmp_path):
     (kept / "results/svm.csv").unlink()
     proc = subprocess.run([*cli, "--run", str(kept)], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "results/svm.csv" in proc.stderr
+
+
+def test_stage_times_from_the_runs_store(repo, tmp_path):
+    """benchmarks/stage_times.py reads every stage's time from the store `dvc repro` tracked into, and the speed
+    tables render it."""
+    root, env, _ = repo
+    out = tmp_path / "speed" / "stages-tiny.json"
+    out.parent.mkdir()
+    script = str(REPO / "benchmarks" / "stage_times.py")
+    _run(
+        [sys.executable, script, "--store", str(root / "mlruns/mlflow.db"), "--label", "tiny", "--out", str(out)],
+        root,
+        env,
+    )
+    record = json.loads(out.read_text())
+    assert list(record["stages"])[:3] == ["prepare", "base_mlp", "study1"] and "compare" in record["stages"]
+    assert all(s["seconds"] >= 0 for s in record["stages"].values())
+    assert record["total_seconds"] == sum(s["seconds"] for s in record["stages"].values()) > 0
+    assert record["stages"]["final"]["test"] == pytest.approx(
+        json.loads((root / "metrics/final.json").read_text())["test_accuracy"]
+    )
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- speed: rendered by benchmarks/speed_table.py from docs/speed/*.json; do not edit -->\n"
+        "<!-- end of speed -->\n"
+    )
+    _run(
+        [sys.executable, str(REPO / "benchmarks" / "speed_table.py"), "--speed", str(out.parent), "--page", str(page)],
+        root,
+        env,
+    )
+    assert "| final | " in page.read_text() and "| all stages | **" in page.read_text()
+    proc = subprocess.run(
+        [sys.executable, script, "--store", str(tmp_path / "none.db"), "--label", "x", "--out", str(out)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stderr == f"error: {tmp_path / 'none.db'}: no MLflow store there\n"

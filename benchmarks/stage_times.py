@@ -1,0 +1,84 @@
+"""Stage times of one `dvc repro`, read from the MLflow store it tracked into, kept as JSON for the speed tables
+(benchmarks/speed_table.py renders every docs/speed/stages-*.json side by side).
+
+Each stage's time is from its parent run's start to the next stage's parent start (so it includes DVC's and the
+process's own start), the last stage's to its parent's end. Only the newest parent of each stage counts (a
+re-run replaces an earlier one).
+
+  .venv/bin/python benchmarks/stage_times.py --store /path/to/clone/mlruns/mlflow.db --label "fresh clone of abc123" \\
+      --out docs/speed/stages-abc123.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from mnistsum.machine import machine
+
+ORDER = (
+    "prepare",
+    "base_mlp",
+    "study1",
+    "activation",
+    "study2",
+    "study3",
+    "study4",
+    "final",
+    "cnn",
+    "sumnet",
+    "learning_curve",
+    "tsne",
+    "logreg",
+    "svm",
+    "forest",
+    "compare",
+)
+
+
+def stage_times(store: Path) -> dict[str, dict]:
+    """stage -> {seconds, val, test}: the newest parent run of each stage in the store."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    parents: dict[str, object] = {}
+    for exp in client.search_experiments():
+        for run in client.search_runs([exp.experiment_id], max_results=5000):
+            stage = run.data.tags.get("dvc.stage")
+            if stage in ORDER and "mlflow.parentRunId" not in run.data.tags:
+                if stage not in parents or run.info.start_time > parents[stage].info.start_time:
+                    parents[stage] = run
+    found = sorted(parents.values(), key=lambda r: r.info.start_time)
+    out = {}
+    for i, run in enumerate(found):
+        end = found[i + 1].info.start_time if i + 1 < len(found) else run.info.end_time
+        m = run.data.metrics
+        out[run.data.tags["dvc.stage"]] = {
+            "seconds": None if end is None else round((end - run.info.start_time) / 1000),  # None: still running
+            "val": m.get("best_val_accuracy", m.get("final_val_accuracy")),
+            "test": m.get("best_test_accuracy", m.get("final_test_accuracy")),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", type=Path, required=True, help="the run's mlruns/mlflow.db")
+    parser.add_argument("--label", required=True, help="which run: commit, machine, what ran beside it")
+    parser.add_argument("--machine", help="the machine that ran it (default: this one)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if not args.store.is_file():
+        print(f"error: {args.store}: no MLflow store there", file=sys.stderr)
+        sys.exit(2)
+    stages = stage_times(args.store)
+    record = {"label": args.label, "machine": args.machine or machine(), "stages": stages}
+    record["total_seconds"] = sum(s["seconds"] or 0 for s in stages.values())
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"{args.out}: {len(stages)} stages, {record['total_seconds']:,} s")
+
+
+if __name__ == "__main__":
+    main()
