@@ -15,6 +15,8 @@ from pathlib import Path
 BEGIN = "<!-- speed: rendered by benchmarks/speed_table.py from docs/speed/*.json; do not edit -->"
 END = "<!-- end of speed -->"
 FAMILIES = ("mlp-trial", "mlp-final", "cnn", "sumnet")
+STAGES = ("prepare", "base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet")
+STAGES += ("learning_curve", "tsne", "logreg", "svm", "forest", "compare")
 
 
 def load(folder: Path) -> list[dict]:
@@ -31,9 +33,14 @@ def render_stages(runs: list[dict]) -> str:
     """Seconds per stage, one column per kept run (val / test accuracy under the seconds where a stage has them)."""
     if not runs:
         return ""
-    names = list(dict.fromkeys(stage for r in runs for stage in r["stages"]))
+
+    def position(name: str) -> float:  # a group "a to b" right after its first stage
+        first = name.split(" to ")[0]
+        return STAGES.index(first) + (0.5 if " to " in name else 0) if first in STAGES else len(STAGES)
+
+    names = sorted(dict.fromkeys(stage for r in runs for stage in r["stages"]), key=position)
     lines = [
-        "| stage | " + " | ".join(f"{r['label']} ({r['machine']})" for r in runs) + " |",
+        "| stage | " + " | ".join(r["label"] for r in runs) + " |",
         "|---|" + "---|" * len(runs),
     ]
     for name in names:
@@ -50,10 +57,9 @@ def render_stages(runs: list[dict]) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     totals = [f"**{r['total_seconds']:,} s ({r['total_seconds'] / 60:.0f} min)**" for r in runs]
     lines.append("| all stages | " + " | ".join(totals) + " |")
-    return (
-        "\n".join(lines)
-        + "\n\nStage to stage from the MLflow parents' start times (val / test accuracy beside each).\n"
-    )
+    lines += ["", "Stage to stage from the MLflow parents' start times, val / test accuracy beside each. The runs:", ""]
+    lines += [f"- {r['label']}: {r.get('note') or r['label']} ({r['machine']})." for r in runs]
+    return "\n".join(lines) + "\n"
 
 
 def render(runs: list[dict]) -> str:

@@ -66,7 +66,8 @@ def stage_times(store: Path) -> dict[str, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, required=True, help="the run's mlruns/mlflow.db")
-    parser.add_argument("--label", required=True, help="which run: commit, machine, what ran beside it")
+    parser.add_argument("--label", required=True, help="the table's column: which run, in a few words")
+    parser.add_argument("--note", default="", help="what else to know: commit, date, what ran beside it")
     parser.add_argument("--machine", help="the machine that ran it (default: this one)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -74,7 +75,7 @@ def main() -> None:
         print(f"error: {args.store}: no MLflow store there", file=sys.stderr)
         sys.exit(2)
     stages = stage_times(args.store)
-    record = {"label": args.label, "machine": args.machine or machine(), "stages": stages}
+    record = {"label": args.label, "note": args.note, "machine": args.machine or machine(), "stages": stages}
     record["total_seconds"] = sum(s["seconds"] or 0 for s in stages.values())
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{args.out}: {len(stages)} stages, {record['total_seconds']:,} s")
