@@ -100,6 +100,8 @@ def records(root: Path) -> list[dict[str, Any]]:
     out = []
     nn = "Neural networks (3.1-3.3)"
     for stage, report in REPORT_NN.items():
+        if stage == "activation":  # the report's relu row: counted once, in the activation study below
+            continue
         m = metric[stage]
         out.append(_record(nn, stage, "test", report, m.get("test_accuracy"), m.get("regime", "?")))
     act = read_json(root / "models/activation.json")

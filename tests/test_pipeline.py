@@ -402,6 +402,7 @@ def test_fidelity_page_from_the_run(repo, tmp_path):
     records = json.loads(data.read_text())["records"]
     quoted = (
         len(quotes.REPORT_NN)
+        - 1  # activation's number is the activation study's relu row
         + len(quotes.REPORT_ACTIVATION)
         + 1  # final's epochs
         + 1
@@ -479,3 +480,20 @@ def test_stage_times_from_the_runs_store(repo, tmp_path):
         text=True,
     )
     assert proc.returncode == 2 and proc.stderr == f"error: {tmp_path / 'none.db'}: no MLflow store there\n"
+
+
+def test_the_report_scale_projection_reads_the_run(repo, tmp_path):
+    """benchmarks/project_report_scale.py projects every stage from the run's own measured costs."""
+    root, env, _ = repo
+    out = tmp_path / "projection.json"
+    script = str(REPO / "benchmarks" / "project_report_scale.py")
+    printed = _run(
+        [sys.executable, script, "--run", str(root), "--report", str(REPO / "profiles/report.yaml"), "--out", str(out)],
+        root,
+        env,
+    )
+    result = json.loads(out.read_text())
+    stages = [r["stage"] for r in result["rows"]]
+    assert stages[:4] == ["study1", "study2", "study3", "study4"] and {"svm", "forest", "compare"} <= set(stages)
+    assert all(r["projected_s"] > 0 for r in result["rows"]) and result["projected_total_s"] > 0
+    assert "50 trials x 20 epochs" in printed
