@@ -40,6 +40,11 @@ ORDER = (
 )
 
 
+# The parent run's headline: a study's best, a network's final, the forest's chosen depth.
+VAL = ("best_val_accuracy", "final_val_accuracy", "chosen_val_accuracy")
+TEST = ("best_test_accuracy", "final_test_accuracy", "chosen_test_accuracy")
+
+
 def stage_times(store: Path) -> dict[str, dict]:
     """stage -> {seconds, val, test}: the newest parent run of each stage in the store."""
     client = MlflowClient(tracking_uri=f"sqlite:///{store}")
@@ -57,8 +62,8 @@ def stage_times(store: Path) -> dict[str, dict]:
         m = run.data.metrics
         out[run.data.tags["dvc.stage"]] = {
             "seconds": None if end is None else round((end - run.info.start_time) / 1000),  # None: still running
-            "val": m.get("best_val_accuracy", m.get("final_val_accuracy")),
-            "test": m.get("best_test_accuracy", m.get("final_test_accuracy")),
+            "val": next((m[k] for k in VAL if k in m), None),
+            "test": next((m[k] for k in TEST if k in m), None),
         }
     return out
 
