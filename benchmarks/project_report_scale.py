@@ -114,9 +114,13 @@ def project(root: Path, report: Path) -> dict:
     row(
         "logreg",
         default_fit * lr.default_fraction / lg.default_fraction
-        + sum(fits) * lr.train_fraction / lg.train_fraction
-        + statistics.median(fits) * lr.train_fraction / lg.train_fraction * sum(lr.max_iters) / lg.grid_max_iter,
-        "default as measured x pairs; the grid x pairs; the iteration sweep x pairs x iterations",
+        + (
+            sum(fits) * lr.train_fraction / lg.train_fraction
+            + statistics.median(fits) * lr.train_fraction / lg.train_fraction * sum(lr.max_iters) / lg.grid_max_iter
+        )
+        / lr.n_jobs,
+        f"default as measured x pairs; the grid x pairs; the iteration sweep x pairs x iterations; {lr.n_jobs} fits "
+        "at a time",
     )
     sd, sr = default.svm, scaled.svm
     by_part = {p: [m for part, m in grid["svm"] if part == p] for p in ("default", "grid")}
@@ -124,13 +128,16 @@ def project(root: Path, report: Path) -> dict:
     row(
         "svm",
         sum(m["fit_seconds"] * fit_scale(sd.default_fraction, sr.default_fraction) for m in by_part["default"])
-        + sum(m["fit_seconds"] * fit_scale(sd.train_fraction, sr.train_fraction) for m in by_part["grid"])
-        + sum(
-            m["predict_seconds"] * (sr.train_fraction / sd.train_fraction) * (sr.eval_size / sd.eval_size)
-            for m in by_part["grid"]
-        ),
+        + (
+            sum(m["fit_seconds"] * fit_scale(sd.train_fraction, sr.train_fraction) for m in by_part["grid"])
+            + sum(
+                m["predict_seconds"] * (sr.train_fraction / sd.train_fraction) * (sr.eval_size / sd.eval_size)
+                for m in by_part["grid"]
+            )
+        )
+        / sr.n_jobs,
         f"fits x pairs^2 ({sr.default_fraction:g} and {sr.train_fraction:g} of the pairs); predictions x support "
-        f"vectors x {sr.eval_size:,} scored",
+        f"vectors x {sr.eval_size:,} scored; the grid {sr.n_jobs} fits at a time",
     )
     fd, fr = default.forest, scaled.forest
     fits = [(part, m["fit_seconds"] + m.get("predict_seconds", 0)) for part, m in grid["forest"]]
@@ -138,14 +145,17 @@ def project(root: Path, report: Path) -> dict:
     row(
         "forest",
         sum(s for part, s in fits if part == "default")
-        + sum(s for part, s in fits if part == "depth") * fr.train_fraction / fd.train_fraction
-        + (statistics.mean(tuned) if tuned else 0)
-        * fr.train_fraction
-        / fd.train_fraction
-        * len(fr.tuned_depths)
-        * len(fr.min_samples_split)
-        * len(fr.min_samples_leaf),
-        "the depth sweep and the tuned grid x pairs, the tuned grid x its points",
+        + (
+            sum(s for part, s in fits if part == "depth") * fr.train_fraction / fd.train_fraction
+            + (statistics.mean(tuned) if tuned else 0)
+            * fr.train_fraction
+            / fd.train_fraction
+            * len(fr.tuned_depths)
+            * len(fr.min_samples_split)
+            * len(fr.min_samples_leaf)
+        )
+        / fr.n_jobs,
+        f"the depth sweep and the tuned grid x pairs, the tuned grid x its points; {fr.n_jobs} fits at a time",
     )
     cd, cr = default.compare, scaled.compare
     row(

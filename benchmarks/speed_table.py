@@ -111,6 +111,26 @@ def render(runs: list[dict]) -> str:
     return "\n".join(lines).rstrip()
 
 
+def render_projections(folder: Path) -> str:
+    """The report's scale projected from a default run (benchmarks/project_report_scale.py), one table each."""
+    out = []
+    for path in sorted(folder.glob("projection-*.json")):
+        p = json.loads(path.read_text())
+        out += [
+            f"The report's scale projected from the default run's measured costs ({p['machine']}; "
+            f"`benchmarks/project_report_scale.py`, {path.name}):",
+            "",
+            "| stage | measured, default | projected, report's scale | how |",
+            "|---|---|---|---|",
+        ]
+        for r in p["rows"]:
+            measured = "-" if r["measured_s"] is None else f"{r['measured_s']:,} s"
+            out.append(f"| {r['stage']} | {measured} | {r['projected_s']:,.0f} s | {r['how']} |")
+        total = p["projected_total_s"]
+        out += [f"| all stages | | **{total:,.0f} s ({total / 3600:.1f} h)** | |", ""]
+    return "\n".join(out)
+
+
 def replace_block(page: str, block: str) -> str:
     if BEGIN not in page or END not in page:
         raise SystemExit(f"error: no speed block ({BEGIN} ... {END}) in the page")
@@ -126,7 +146,8 @@ def main() -> None:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     page = args.page.read_text()
-    new = replace_block(page, (render_stages(load_stages(args.speed)) + "\n" + render(load(args.speed))).strip())
+    parts = [render_stages(load_stages(args.speed)), render_projections(args.speed), render(load(args.speed))]
+    new = replace_block(page, "\n".join(p for p in parts if p).strip())
     if args.check:
         sys.exit(0 if new == page else 1)
     tmp = args.page.with_name(args.page.name + ".tmp")
