@@ -76,6 +76,8 @@ def _grid(root: Path, stage: str) -> dict[str, dict[str, float]]:
 
 
 def _record(section: str, row: str, measure: str, report: float, ours: float | None, regime: str, scored=True):
+    if isinstance(ours, float) and ours.is_integer() and isinstance(report, int):
+        ours = int(ours)  # a count read back as a float
     delta = None if ours is None else round(ours - report, 6)
     return {
         "section": section,
@@ -83,7 +85,7 @@ def _record(section: str, row: str, measure: str, report: float, ours: float | N
         "measure": measure,
         "regime": regime,
         "report": report,
-        "ours": None if ours is None else round(float(ours), 6),
+        "ours": None if ours is None else (ours if isinstance(ours, int) else round(float(ours), 6)),
         "delta": delta,
         "scored": scored,
         "within": None if delta is None or not scored else abs(delta) <= TOLERANCE,
@@ -166,13 +168,23 @@ def records(root: Path) -> list[dict[str, Any]]:
 def _fmt(v: Any) -> str:
     if v is None:
         return "not run"
+    if isinstance(v, float) and 0 < abs(v) < 0.01:  # a learning rate: its significant digits
+        return f"{v:.3g}"
     return f"{v:.4f}" if isinstance(v, float) and abs(v) < 10 else f"{v:g}"
 
 
 def _delta(r: dict) -> str:
     if r["delta"] is None:
         return "-"
-    text = f"{r['delta']:+.4f}" if abs(r["delta"]) < 10 else f"{r['delta']:+g}"
+    whole = isinstance(r["report"], int) and isinstance(r["ours"], int)  # epochs, layers, units
+    small = abs(r["report"]) < 0.01  # a learning rate
+    text = (
+        f"{r['delta']:+g}"
+        if whole or abs(r["delta"]) >= 10
+        else f"{r['delta']:+.3g}"
+        if small
+        else f"{r['delta']:+.4f}"
+    )
     return f"**{text}**" if r["scored"] and not r["within"] else text
 
 
@@ -215,7 +227,8 @@ def render(root: Path, source: str) -> tuple[str, str]:
             "|---|---|---|---|---|---|",
         ]
         for r in (r for r in recs if r["section"] == section):
-            cells = [r["row"], r["measure"], r["regime"], _fmt(r["report"]), _fmt(r["ours"]), _delta(r)]
+            ours = "no such layer" if r["ours"] is None and r["measure"].startswith("units[") else _fmt(r["ours"])
+            cells = [r["row"], r["measure"], r["regime"], _fmt(r["report"]), ours, _delta(r)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Where the report's procedure read the test set", ""]
