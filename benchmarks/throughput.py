@@ -171,6 +171,19 @@ def time_study(params, data_dir: Path, trials: int, n_workers: int) -> dict:
     return {"local_workers": n_workers, "trials": out["n_trials"], "seconds": seconds, "best_val": out["val_accuracy"]}
 
 
+def command_line(argv: list[str]) -> str:
+    """How to run this measurement again: the arguments without --label and --out (what it is, where it went)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--label", "--out"):
+            skip = True
+        elif not arg.startswith(("--label=", "--out=")):
+            kept.append(arg)
+    return " ".join(["benchmarks/throughput.py", *kept])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -231,7 +244,7 @@ def main() -> None:
     studies = [time_study(params, args.data, args.study_trials, n) for n in (1, 2)] if args.study_trials else []
     header = {
         "label": args.label,
-        "command": "benchmarks/throughput.py " + " ".join(sys.argv[1:]),
+        "command": command_line(sys.argv[1:]),
         "machine": machine(),
         "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "peak_fp32_gflops": peak,
