@@ -264,7 +264,10 @@ def run_server(
     command = [sys.executable, *python_args, "--host", host, "--port", str(port)]
     server = subprocess.Popen(command, env=os.environ | (env or {}))
 
+    stopped: list[int] = []
+
     def stop(signum, _frame):
+        stopped.append(signum)
         server.send_signal(signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -275,7 +278,12 @@ def run_server(
     except RuntimeError as exc:
         if server.poll() is None:  # one that exited has said why itself
             print(f"error: {exc}", file=sys.stderr, flush=True)
-    sys.exit(server.wait())
+    code = server.wait()
+    # A stop asked for (kill, Ctrl-C) is a clean end, status 0, however the server ended on it (uvicorn re-raises
+    # the signal it shut down on); any other death by a signal is the shell's 128 + signal.
+    if stopped and code in (0, -stopped[-1]):
+        code = 0
+    sys.exit(128 - code if code < 0 else code)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -405,6 +405,8 @@ def test_served_model_answers_invocations(mlflow_store, tiny_model, tiny_splits,
             f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
         )
         assert json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"] == expected.tolist()
+        server.terminate()  # as the README's `kill %1`: a stop asked for ends with status 0
+        assert server.wait(timeout=30) == 0
     finally:
         server.terminate()
         server.wait(timeout=30)
