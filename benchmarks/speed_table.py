@@ -12,11 +12,12 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from stage_times import ORDER as STAGES  # noqa: E402
+
 BEGIN = "<!-- speed: rendered by benchmarks/speed_table.py from docs/speed/*.json; do not edit -->"
 END = "<!-- end of speed -->"
 FAMILIES = ("mlp-trial", "mlp-final", "cnn", "sumnet")
-STAGES = ("prepare", "base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet")
-STAGES += ("learning_curve", "tsne", "logreg", "svm", "forest", "compare")
 
 
 def load(folder: Path) -> list[dict]:

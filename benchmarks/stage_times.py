@@ -19,25 +19,10 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from mnistsum.machine import machine
+from mnistsum.stages.report import STAGES as REPORT_STAGES
 
-ORDER = (
-    "prepare",
-    "base_mlp",
-    "study1",
-    "activation",
-    "study2",
-    "study3",
-    "study4",
-    "final",
-    "cnn",
-    "sumnet",
-    "learning_curve",
-    "tsne",
-    "logreg",
-    "svm",
-    "forest",
-    "compare",
-)
+# Every tracked stage in pipeline order: prepare, then the stages the report reads.
+ORDER = ("prepare", *REPORT_STAGES)
 
 
 # The parent run's headline: a study's best, a network's final, the forest's chosen depth.
