@@ -2,8 +2,9 @@
 (benchmarks/speed_table.py renders every docs/speed/stages-*.json side by side).
 
 Each stage's time is from its parent run's start to the next stage's parent start (so it includes DVC's and the
-process's own start), the last stage's to its parent's end. Only the newest parent of each stage counts (a
-re-run replaces an earlier one).
+process's own start), when that start follows the parent's end within START_GAP seconds; otherwise (the last stage, or
+the next parent is a later re-run such as a `dvc exp run`) to its parent's end. Only the newest parent of each stage
+counts (a re-run replaces an earlier one); stages are listed in pipeline order whatever order they ran in.
 
   .venv/bin/python benchmarks/stage_times.py --store /path/to/clone/mlruns/mlflow.db --label "fresh clone of abc123" \\
       --out docs/speed/stages-abc123.json
@@ -23,6 +24,8 @@ from mnistsum.stages.report import STAGES as REPORT_STAGES
 
 # Every tracked stage in pipeline order: prepare, then the stages the report reads.
 ORDER = ("prepare", *REPORT_STAGES)
+# DVC's own work and the next process's start (TensorFlow's import) between one parent's end and the next one's start.
+START_GAP = 120
 
 
 # The parent run's headline: a study's best, a network's final, the forest's chosen depth.
@@ -41,12 +44,18 @@ def stage_times(store: Path) -> dict[str, dict]:
                 if stage not in parents or run.info.start_time > parents[stage].info.start_time:
                     parents[stage] = run
     found = sorted(parents.values(), key=lambda r: r.info.start_time)
-    out = {}
+    seconds = {}
     for i, run in enumerate(found):
-        end = found[i + 1].info.start_time if i + 1 < len(found) else run.info.end_time
-        m = run.data.metrics
-        out[run.data.tags["dvc.stage"]] = {
-            "seconds": None if end is None else round((end - run.info.start_time) / 1000),  # None: still running
+        end = run.info.end_time  # None: still running
+        following = found[i + 1].info.start_time if i + 1 < len(found) else None
+        if end is not None and following is not None and end <= following <= end + START_GAP * 1000:
+            end = following
+        seconds[run.data.tags["dvc.stage"]] = None if end is None else round((end - run.info.start_time) / 1000)
+    out = {}
+    for stage in (s for s in ORDER if s in parents):
+        m = parents[stage].data.metrics
+        out[stage] = {
+            "seconds": seconds[stage],
             "val": next((m[k] for k in VAL if k in m), None),
             "test": next((m[k] for k in TEST if k in m), None),
         }

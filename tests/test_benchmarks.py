@@ -112,3 +112,35 @@ def test_the_addition_benchmark_on_two_digit_numbers(tiny_params_file, tmp_path)
     assert all(0 <= r["test_accuracy"] <= 1 and 0 <= r["test_digit_accuracy"] <= 1 for r in rows)
     assert rows[0]["test_examples"] == 10_000 // 4
     assert "| N=2 (200 train" in printed and "DeepProofLog" in printed
+
+
+def test_stage_times_are_in_pipeline_order_and_a_later_rerun_does_not_stretch_a_stage(tmp_path):
+    """A `dvc exp run` after the repro re-runs some stages later: their newest parents count, listed in pipeline
+    order, and the stage that ran last in the repro ends at its own end, not at the re-run's start hours later."""
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "mlflow.db"
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    exp = client.create_experiment("runs")
+    t0 = 1_800_000_000_000
+
+    def parent(stage: str, start_s: int, end_s: int) -> None:
+        run = client.create_run(exp, start_time=t0 + start_s * 1000, tags={"dvc.stage": stage})
+        client.log_metric(run.info.run_id, "final_val_accuracy", 0.5)
+        client.set_terminated(run.info.run_id, end_time=t0 + end_s * 1000)
+
+    parent("prepare", 0, 10)  # the repro: prepare, base_mlp, study1, final
+    parent("base_mlp", 15, 40)
+    parent("study1", 45, 100)
+    parent("final", 110, 200)
+    parent("prepare", 5000, 5010)  # the experiment, much later: prepare again, then final again
+    parent("final", 5060, 5100)
+    child = client.create_run(exp, start_time=t0 + 20_000, tags={"dvc.stage": "cnn", "mlflow.parentRunId": "x"})
+    client.set_terminated(child.info.run_id, end_time=t0 + 30_000)  # a child run is never a stage's parent
+    out = tmp_path / "stages.json"
+    script = REPO / "benchmarks" / "stage_times.py"
+    _run([str(script), "--store", str(store), "--label", "x", "--out", str(out)], tmp_path)
+    stages = json.loads(out.read_text())["stages"]
+    assert list(stages) == ["prepare", "base_mlp", "study1", "final"]
+    # study1 ends at its own end: the next parent to start is the experiment's prepare, 81 minutes later
+    assert {k: v["seconds"] for k, v in stages.items()} == {"prepare": 60, "base_mlp": 30, "study1": 55, "final": 40}
