@@ -171,7 +171,13 @@ def cmd_results(args: argparse.Namespace) -> None:
 
 def cmd_fidelity(args: argparse.Namespace) -> None:
     root = args.run
-    if args.keep:
+    if args.probe:
+        if not args.keep:
+            raise InputError("--probe NAME: needs --keep DEST, the kept run it probes (e.g. docs/report_scale)")
+        dest = fidelity.keep_probe(args.run, args.keep, args.probe, args.why)
+        print(f"{dest}: changes {fidelity.changed_settings(args.keep, dest)}")
+        root = args.keep
+    elif args.keep:
         fidelity.keep(args.run, args.keep)
         root = args.keep
     within, compared = fidelity.write(root, args.page, args.json, str(root))
@@ -352,6 +358,8 @@ def parser() -> argparse.ArgumentParser:
     fd = sub.add_parser("fidelity", help="every number of the study report beside one run's (docs/fidelity.md)")
     fd.add_argument("--run", type=Path, default=Path("."), help="the run's root: the workspace after dvc repro")
     fd.add_argument("--keep", type=Path, help="first copy the run's files here (e.g. docs/report_scale), render that")
+    fd.add_argument("--probe", help="keep --run as a probe of the run kept in --keep: --keep/probes/PROBE/")
+    fd.add_argument("--why", default="", help="with --probe: the cause it measures, in one line")
     fd.add_argument("--page", type=Path, default=Path("docs/fidelity.md"))
     fd.add_argument("--json", type=Path, default=Path("docs/fidelity.json"))
     fd.set_defaults(func=cmd_fidelity)

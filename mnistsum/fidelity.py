@@ -8,7 +8,12 @@ into git (`docs/report_scale/`), so a page can be re-rendered from git and compa
 
 Accuracies are scored: within `TOLERANCE` of the report's or not. What the report's searches chose (a learning
 rate, layer widths, a dropout rate) and the epoch early stopping ended at are listed beside ours, not scored:
-they are outcomes of a search, not measurements of one model."""
+they are outcomes of a search, not measurements of one model.
+
+A gap is explained by a measurement, not a guess: a *probe* is the same run with a few settings changed (`dvc exp
+run -S KEY=VALUE`), kept beside it under `probes/NAME/` (`mnistsum fidelity --keep DEST --probe NAME --why ...`).
+What a probe changed is read from the two params files, never typed; the page lists, for every gap over the
+tolerance, each probe's number for it."""
 
 from __future__ import annotations
 
@@ -64,6 +69,50 @@ def keep(src: Path, dest: Path) -> None:
         tmp = (dest / f).with_name((dest / f).name + ".tmp")
         shutil.copyfile(src / f, tmp)
         tmp.replace(dest / f)
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def changed_settings(run: Path, probe: Path) -> dict[str, Any]:
+    """KEY -> the probe's value, for every params.yaml key whose value differs from the run's."""
+    base = _flat(yaml.safe_load((run / "params.yaml").read_text()))
+    other = _flat(yaml.safe_load((probe / "params.yaml").read_text()))
+    return {k: other.get(k) for k in sorted(set(base) | set(other)) if base.get(k) != other.get(k)}
+
+
+def keep_probe(src: Path, run: Path, name: str, why: str) -> Path:
+    """Keep the workspace under src as a probe of the kept run under run: run/probes/NAME/, with why (one line: the
+    cause it measures). Refused when its params do not differ from the run's."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise InputError(f"--probe {name!r}: a folder name of letters, digits, - and _")
+    dest = run / "probes" / name
+    keep(src, dest)
+    changed = changed_settings(run, dest)
+    if not changed:
+        shutil.rmtree(dest)
+        raise InputError(f"{src}/params.yaml: the same as {run}/params.yaml: a probe changes at least one setting")
+    write_text(dest / "probe.json", json.dumps({"why": why}, indent=1) + "\n")
+    return dest
+
+
+def probes(run: Path) -> dict[str, dict[str, Any]]:
+    """name -> {why, changed, records} for every probe kept beside the run."""
+    out = {}
+    for folder in sorted((run / "probes").glob("*/")):
+        if (folder / "probe.json").is_file():
+            out[folder.name] = {
+                "why": read_json(folder / "probe.json").get("why", ""),
+                "changed": changed_settings(run, folder),
+                "records": records(folder),
+            }
+    return out
 
 
 def _grid(root: Path, stage: str) -> dict[str, dict[str, float]]:
@@ -202,6 +251,15 @@ def _run_line(root: Path) -> str:
 def render(root: Path, source: str) -> tuple[str, str]:
     """The page and the JSON for the run under root; `source` says where the run's files are kept."""
     recs = records(root)
+    measured = probes(root)
+    for r in recs:
+        key = (r["section"], r["row"], r["measure"])
+        r["probes"] = [
+            {"probe": name, "ours": p["ours"], "delta": p["delta"], "within": p["within"]}
+            for name, probe in measured.items()
+            for p in probe["records"]
+            if (p["section"], p["row"], p["measure"]) == key and p["ours"] != r["ours"]
+        ]
     scored = [r for r in recs if r["scored"] and r["ours"] is not None]
     within = sum(r["within"] for r in scored)
     lines = [
@@ -231,10 +289,30 @@ def render(root: Path, source: str) -> tuple[str, str]:
             cells = [r["row"], r["measure"], r["regime"], _fmt(r["report"]), ours, _delta(r)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    gaps = [r for r in scored if not r["within"]]
+    lines += ["## The gaps over the tolerance, and what each measured change gave", ""]
+    if measured:
+        lines += ["Each probe is this run with a few settings changed (read from its params.yaml):", ""]
+        for name, probe in measured.items():
+            changed = ", ".join(f"`{k}={v}`" for k, v in probe["changed"].items())
+            lines.append(f"- **{name}** ({changed}): {probe['why']}")
+        lines.append("")
+    if gaps:
+        lines += [
+            "| section | row | measure | report | ours | delta | probes: ours (delta) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in gaps:
+            found = "; ".join(f"{p['probe']}: {_fmt(p['ours'])} ({_delta({**r, **p})})" for p in r["probes"])
+            cells = [r["section"], r["row"], r["measure"], _fmt(r["report"]), _fmt(r["ours"]), _delta(r)]
+            lines.append("| " + " | ".join([*cells, found or "not probed yet"]) + " |")
+        lines.append("")
     lines += ["## Where the report's procedure read the test set", ""]
     lines += [f"- {stage}: {note}." for stage, note in CHOSE_ON_TEST.items()]
     page = "\n".join(lines) + "\n"
-    return page, json.dumps({"source": source, "tolerance": TOLERANCE, "records": recs}, indent=1) + "\n"
+    kept = {name: {"why": p["why"], "changed": p["changed"]} for name, p in measured.items()}
+    data = {"source": source, "tolerance": TOLERANCE, "probes": kept, "records": recs}
+    return page, json.dumps(data, indent=1) + "\n"
 
 
 def write(root: Path, page: Path, json_path: Path, source: str) -> tuple[int, int]:
