@@ -430,7 +430,7 @@ def materialise(profile: str | Path, base: str | Path = "params.yaml", out: str 
     rt = ruamel.yaml.YAML()  # round-trip: the base file's comments and layout survive the overlay
     rt.width = 120
     doc = rt.load(Path(base).read_text())
-    _apply(doc, _read_mapping(Path(profile)))
+    _apply(doc, _read_mapping(Path(profile)), f"from {Path(profile).as_posix()}")
     text = io.StringIO()
     rt.dump(doc, text)
     header = f"# Materialised from {Path(base).name} + {Path(profile).as_posix()} (mnistsum params {Path(profile)})\n"
@@ -438,9 +438,19 @@ def materialise(profile: str | Path, base: str | Path = "params.yaml", out: str 
     return params
 
 
-def _apply(doc: Any, changes: dict) -> None:
+def _apply(doc: Any, changes: dict, note: str) -> None:
+    """Overlay changes on doc; a changed key's end-of-line comment becomes note (the base's described its value:
+    `regime: sums  # fresh pairs ... from the digit labels` would contradict it)."""
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(doc[key], dict):
-            _apply(doc[key], value)
+            _apply(doc[key], value, note)
+            continue
+        if doc[key] == value:
+            continue
+        doc[key] = value
+        token = doc.ca.items.get(key, [None] * 4)[2]
+        if token is not None:  # the comment token also holds the blank and comment lines up to the next key
+            _, newline, rest = token.value.partition("\n")
+            token.value = f"# {note}{newline}{rest}"
         else:
-            doc[key] = value
+            doc.yaml_add_eol_comment(f"# {note}", key)

@@ -200,3 +200,17 @@ def test_bfloat16_is_refused_in_one_line_where_the_cpu_lacks_it(tmp_path, capsys
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(InputError, match=r"base.precision: Input should be 'float32' or 'bfloat16'"):
         load_params(path)
+
+
+def test_a_profile_s_changed_keys_say_where_their_value_came_from(tmp_path):
+    """The base's comment described the base's value: after the overlay it would contradict the new one."""
+    out = tmp_path / "params.yaml"
+    materialise(REPO / "profiles" / "report.yaml", REPO / "params.yaml", out)
+    lines = out.read_text().splitlines()
+    study1 = lines[next(i for i, line in enumerate(lines) if line.startswith("study1:")) + 1 :]
+    regime = next(line for line in study1 if line.strip().startswith("regime:"))
+    assert regime.split("#")[0].split() == ["regime:", "sums"] and regime.endswith("profiles/report.yaml"), regime
+    assert not any(line.strip().startswith("regime: sums") and "digit labels" in line for line in lines)
+    seed = next(line for line in lines if line.strip().startswith("seed:"))
+    assert "drives numpy" in seed  # an unchanged key keeps its comment
+    assert load_params(out).study1.regime == "sums"  # and the file still reads as the profile says
