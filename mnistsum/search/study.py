@@ -314,7 +314,9 @@ def _quiet_surplus(record) -> bool:
     return "SurplusTrial" not in text and not text.endswith("failed with value None.")
 
 
-logging.getLogger("optuna").addFilter(_quiet_surplus)
+# On the logger Optuna reports failed trials from: a logger's filter sees only the records made on it, not its
+# children's (the filter on "optuna" alone let the traceback through).
+logging.getLogger("optuna.study._optimize").addFilter(_quiet_surplus)
 
 
 def optuna_figures(study: optuna.Study, stage: str, plots_dir: Path) -> list[Path]:

@@ -256,3 +256,22 @@ def test_a_killed_study_stage_takes_its_local_workers_with_it(mlflow_store, tiny
     assert json.loads((tmp_path / "study1.json").read_text())["n_trials"] == 3
     client = MlflowClient(mlflow_store)
     assert not client.search_runs([tracking.experiment_id("nn")], filter_string="attributes.status = 'RUNNING'")
+
+
+def test_a_surplus_trial_leaves_no_traceback_on_the_log():
+    """Two workers racing for a study's last place: the loser's trial is bookkeeping, not an error to print.
+    In a process of its own, as a stage's worker is (Optuna's log handler holds the stderr it started with)."""
+    script = (
+        "import optuna\n"
+        "from mnistsum.search.study import SurplusTrial\n"
+        "def objective(trial):\n"
+        "    raise SurplusTrial(f'trial {trial.number}: the study already has 50 trials')\n"
+        "study = optuna.create_study()\n"
+        "study.optimize(objective, n_trials=1, catch=(SurplusTrial,))\n"
+        "assert study.trials[0].state == optuna.trial.TrialState.FAIL\n"
+        "optuna.logging.get_logger('optuna.study._optimize').warning('Trial 1 failed with value 0.5.')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "SurplusTrial" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "Trial 1 failed with value 0.5." in proc.stderr  # any other failure is still said
