@@ -40,6 +40,8 @@ from mnistsum.data.mnist import load_mnist
 from mnistsum.data.pairs import Pairs, protocol_split
 from mnistsum.models.specs import MlpSpec
 from mnistsum.params import load_params
+from mnistsum.quotes import ADDITION_N, PUBLISHED_ADDITION_N
+from mnistsum.results import mean_std
 
 # Published MNIST-addition (N=1) test accuracy: mean (+- std where the paper gives one), with the source.
 PUBLISHED = [
@@ -53,20 +55,6 @@ PUBLISHED = [
     ("LeNet on the stacked pair (27,000 pairs)", "0.637 +- 0.075", "as reported beside DeepProbLog"),
     ("ceiling from the best single-digit models (0.9983)", "about 0.9966", "0.9983 squared"),
 ]
-# Published test sum accuracy for two N-digit numbers (mean +- std over seeds; training minutes where given).
-PUBLISHED_N = {
-    "DeepProofLog (AAAI 2026)": {
-        4: "0.940 +- 0.003 (25 min)",
-        15: "0.808 +- 0.011 (42 min)",
-        100: "0.378 +- 0.029 (106 min)",
-    },
-    "DeepSoftLog": {4: "0.935 +- 0.006 (880 min)", 15: "0.771 +- 0.016 (1,325 min)", 100: "timed out"},
-    "A-NeSI": {4: "0.926 +- 0.008", 15: "0.759 +- 0.022"},
-    "NeSy diffusion (NeSyDM)": {4: "0.9249 +- 0.0098", 15: "0.7729 +- 0.0140"},
-    "DeepStochLog": {2: "0.964 +- 0.001", 4: "0.927 +- 0.006", 15: "timed out"},
-    "Scallop": {4: "0.923 +- 0.007"},
-    "EXAL": {4: "0.918 +- 0.008", 15: "0.733 +- 0.021"},
-}
 # The study report's network, for the MLP when no final stage result is given.
 REPORT_MLP = MlpSpec(units=(253, 219, 112, 198, 215), dropout=0.0856, learning_rate=0.00099, batch_norm=True)
 
@@ -186,16 +174,10 @@ def numbers_table(rows: list[dict], n_digits: int) -> str:
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | " + " | ".join(results.get(n, "-") for n in (2, 4, 15, 100)) + " |"
-        for name, results in PUBLISHED_N.items()
+        f"| {name} | " + " | ".join(results.get(n, "-") for n in ADDITION_N) + " |"
+        for name, results in PUBLISHED_ADDITION_N.items()
     ]
     return "\n".join(lines)
-
-
-def mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    return f"{np.mean(values):.4f} +- {np.std(values, ddof=1) if len(values) > 1 else 0:.4f}"
 
 
 def table(rows: list[dict], families: list[str]) -> str:

@@ -147,3 +147,20 @@ PUBLISHED_ADDITION = {
     "DeepProbLog": 0.972,
     "Scallop": 0.952,
 }
+
+# Published test sum accuracy for two N-digit numbers (mean +- std over seeds; training minutes where given), as
+# the sources report them (2 x N grids of MNIST digits, each digit in one example, sum labels only).
+PUBLISHED_ADDITION_N = {
+    "DeepProofLog (AAAI 2026)": {
+        4: "0.940 +- 0.003 (25 min)",
+        15: "0.808 +- 0.011 (42 min)",
+        100: "0.378 +- 0.029 (106 min)",
+    },
+    "DeepSoftLog": {4: "0.935 +- 0.006 (880 min)", 15: "0.771 +- 0.016 (1,325 min)", 100: "timed out"},
+    "A-NeSI": {4: "0.926 +- 0.008", 15: "0.759 +- 0.022"},
+    "NeSy diffusion (NeSyDM)": {4: "0.9249 +- 0.0098", 15: "0.7729 +- 0.0140"},
+    "DeepStochLog": {2: "0.964 +- 0.001", 4: "0.927 +- 0.006", 15: "timed out"},
+    "Scallop": {4: "0.923 +- 0.007"},
+    "EXAL": {4: "0.918 +- 0.008", 15: "0.733 +- 0.021"},
+}
+ADDITION_N = (2, 4, 15, 100)  # the sizes the literature ranks itself at

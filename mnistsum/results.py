@@ -1,6 +1,7 @@
 """The results page (docs/results.md) and the README's headline table, rendered from the reference run's committed
 files: each stage's metrics/<stage>.json and, where one is committed, the literature protocol's benchmark JSON
-(docs/mnist_addition.json, written by `benchmarks/mnist_addition.py --out`). Nothing here is typed by hand:
+(docs/mnist_addition.json, written by `benchmarks/mnist_addition.py --out`), and the two N-digit numbers' runs beside
+it (docs/mnist_addition_n*.json, `--digits N --out`). Nothing here is typed by hand:
 `mnistsum results` rewrites both after a reference run, and a test re-renders them from the committed files and
 fails when they differ. Machines, dates and stage times live in docs/reproduction.md."""
 
@@ -14,7 +15,15 @@ import numpy as np
 
 from mnistsum.errors import InputError
 from mnistsum.files import read_json, write_text
-from mnistsum.quotes import PUBLISHED_ADDITION, REPORT_FOREST, REPORT_LOGREG, REPORT_NN, REPORT_SVM
+from mnistsum.quotes import (
+    ADDITION_N,
+    PUBLISHED_ADDITION,
+    PUBLISHED_ADDITION_N,
+    REPORT_FOREST,
+    REPORT_LOGREG,
+    REPORT_NN,
+    REPORT_SVM,
+)
 
 # The stages whose metrics carry a validation and a test accuracy, in the pipeline's order.
 HEADLINE_STAGES = ("base_mlp", "study1", "activation", "study2", "study3", "study4", "final", "cnn", "sumnet")
@@ -140,10 +149,6 @@ def protocol(rows: list[dict] | None) -> list[str]:
             f"Published (N=1, mean test sum accuracy): {published}.",
         ]
 
-    def mean_std(values: list[float]) -> str:
-        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        return f"{float(np.mean(values)):.4f} +- {std:.4f}"
-
     table = []
     for family in dict.fromkeys(r["family"] for r in rows):
         mine = [r for r in rows if r["family"] == family]
@@ -158,7 +163,58 @@ def protocol(rows: list[dict] | None) -> list[str]:
     ]
 
 
-def page(metrics: dict[str, dict], benchmark: list[dict] | None) -> str:
+def mean_std(values: list[float]) -> str:
+    """Mean +- sample standard deviation over seeds, "-" for none."""
+    if not values:
+        return "-"
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{float(np.mean(values)):.4f} +- {std:.4f}"
+
+
+def read_numbers(files: list[Path]) -> list[dict]:
+    """Every seed's row from the N-digit runs' files; one seed of one recipe twice is refused by name."""
+    rows, seen = [], {}
+    for path in files:
+        for row in read_json(path):
+            key = (row["digits"], row.get("digit_prior", 0.0), row["seed"])
+            if key in seen:
+                raise InputError(f"{path}: N={key[0]} prior {key[1]} seed {key[2]} is also in {seen[key]}")
+            seen[key] = path
+            rows.append({**row, "file": path.name})
+    return rows
+
+
+def numbers(rows: list[dict]) -> list[str]:
+    """Two N-digit numbers: ours per N and recipe (mean +- std over seeds) beside the published table."""
+    table = []
+    for n, prior in sorted({(r["digits"], r.get("digit_prior", 0.0)) for r in rows}):
+        mine = sorted(
+            (r for r in rows if r["digits"] == n and r.get("digit_prior", 0.0) == prior), key=lambda r: r["seed"]
+        )
+        first = mine[0]
+        examples = f"{first['train_examples']:,} / {first['val_examples']:,} / {first['test_examples']:,}"
+        table.append(
+            [
+                f"N={n}",
+                f"{prior:g}",
+                examples,
+                ", ".join(str(r["seed"]) for r in mine),
+                mean_std([r["test_accuracy"] for r in mine]),
+                mean_std([r["test_digit_accuracy"] for r in mine]),
+                f"{float(np.mean([r['minutes'] for r in mine])):.1f}",
+                ", ".join(dict.fromkeys(f"`{r['file']}`" for r in mine)),
+            ]
+        )
+    header = ["N", "digit prior", "train / val / test examples", "seeds", "test sum acc", "test digit acc"]
+    published = [[name, *(results.get(n, "-") for n in ADDITION_N)] for name, results in PUBLISHED_ADDITION_N.items()]
+    return [
+        *_table([*header, "minutes per seed", "files"], table),
+        "",
+        *_table(["published (test sum acc)", *(f"N={n}" for n in ADDITION_N)], published),
+    ]
+
+
+def page(metrics: dict[str, dict], benchmark: list[dict] | None, number_rows: list[dict] | None = None) -> str:
     lines = [
         "# Results of the reference run",
         "",
@@ -200,6 +256,19 @@ def page(metrics: dict[str, dict], benchmark: list[dict] | None) -> str:
         *protocol(benchmark),
         "",
     ]
+    if number_rows:
+        lines += [
+            "## Two N-digit numbers",
+            "",
+            "The 2 x N grid of MNIST digits (56 x 28N pixels), labelled with the integer sum only: each MNIST digit in "
+            "one example; the sumnet's digit encoder on every cell, trained through the exact carry recursion "
+            "(`benchmarks/mnist_addition.py --digits N`; the sum read position by position from each cell's most "
+            "probable digit). `digit prior`: the weight of the prior that the encoder reads the ten digits equally "
+            "often (docs/research.md).",
+            "",
+            *numbers(number_rows),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -218,7 +287,8 @@ def render(metrics_dir: Path, benchmark: Path | None, readme: str) -> tuple[str,
     """(the results page, the README with its headline block) from the files."""
     metrics = read_metrics(metrics_dir)
     rows = read_json(benchmark) if benchmark is not None and benchmark.is_file() else None
-    return page(metrics, rows), with_readme_block(readme, readme_block(metrics))
+    number_files = sorted(benchmark.parent.glob("mnist_addition_n*.json")) if benchmark is not None else []
+    return page(metrics, rows, read_numbers(number_files)), with_readme_block(readme, readme_block(metrics))
 
 
 def write(metrics_dir: Path, benchmark: Path | None, page_path: Path, readme_path: Path) -> None:
