@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from mnistsum.machine import bfloat16_native, cpu, machine
 
@@ -117,8 +118,6 @@ def test_the_addition_benchmark_on_two_digit_numbers(tiny_params_file, tmp_path)
 def test_stage_times_are_in_pipeline_order_and_a_later_rerun_does_not_stretch_a_stage(tmp_path):
     """A `dvc exp run` after the repro re-runs some stages later: their newest parents count, listed in pipeline
     order, and the stage that ran last in the repro ends at its own end, not at the re-run's start hours later."""
-    from mlflow.tracking import MlflowClient
-
     store = tmp_path / "mlflow.db"
     client = MlflowClient(tracking_uri=f"sqlite:///{store}")
     exp = client.create_experiment("runs")
