@@ -63,6 +63,10 @@ def render_stages(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _busy(fraction: float | None) -> str:
+    return f", busy {fraction:.0%}" if fraction is not None and fraction >= 0.1 else ""
+
+
 def render(runs: list[dict]) -> str:
     """Three tables: the networks' training pairs/s (with the fraction of the machine's measured peak), the
     scikit-learn estimators' fit and predict seconds, and study1's time with 1 and 2 local workers."""
@@ -76,6 +80,7 @@ def render(runs: list[dict]) -> str:
         by = {n["family"]: n for n in r["networks"]}
         cells = [
             f"{by[f]['train_pairs_per_s']:,.0f} ({by[f]['train_gflops'] / r['peak_fp32_gflops']:.0%})"
+            + _busy(by[f].get("cores_busy_elsewhere"))
             if f in by
             else "-"
             for f in FAMILIES
@@ -85,7 +90,8 @@ def render(runs: list[dict]) -> str:
     lines += [
         "",
         "Training pairs per second (in brackets the arithmetic rate as a fraction of the float32 matmul peak "
-        "measured in the same run).",
+        "measured in the same run; `busy N%`: other processes used that share of the cores while it was timed, "
+        "so the rate measures the sharing; runs kept before the benchmark recorded it say nothing).",
         "",
     ]
     sk = [(r, s) for r in runs for s in r["sklearn"]]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
+PROC_STAT = Path("/proc/stat")
 
 
 def cpu() -> tuple[str, set[str]]:
@@ -44,3 +46,39 @@ def machine() -> str:
 
 
 VECTOR = (("amx", "amx_tile"), ("avx512", "avx512f"), ("avx2", "avx2"), ("neon", "asimd"))
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used since boot (user, nice, system, irq, steal), or None
+    where the kernel does not say (not Linux)."""
+    try:
+        fields = PROC_STAT.read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, *rest = (int(v) for v in fields[1:])
+    steal = rest[0] if rest else 0
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class Elsewhere:
+    """How much of this machine's cores other processes used while a timing ran (`with Elsewhere() as e: ...;
+    e.fraction`): a speed measured beside other work measures the sharing, not the code. None where the kernel
+    does not say."""
+
+    def __enter__(self) -> Elsewhere:
+        self._start = (_busy_seconds(), _own_seconds(), time.monotonic())
+        self.fraction: float | None = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy, own, wall = _busy_seconds(), _own_seconds(), time.monotonic() - self._start[2]
+        if busy is None or self._start[0] is None or wall <= 0:
+            return
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        others = (busy - self._start[0]) - (own - self._start[1])
+        self.fraction = min(1.0, max(0.0, others / (cores * wall)))

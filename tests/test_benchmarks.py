@@ -5,12 +5,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mnistsum.machine import bfloat16_native, cpu, machine
+from mnistsum.machine import Elsewhere, bfloat16_native, cpu, machine
 
 REPO = Path(__file__).resolve().parents[1]
 _SPEC = importlib.util.spec_from_file_location("speed_table", REPO / "benchmarks" / "speed_table.py")
@@ -71,6 +72,7 @@ def test_the_throughput_benchmark(tiny_params_file, tiny_data_dir, tmp_path):
     assert [r["family"] for r in result["networks"]] == ["mlp-trial", "sumnet"]
     sumnet = result["networks"][1]
     assert sumnet["forward_mflop_per_pair"] > 0 and sumnet["train_gflops"] > 0  # the nested encoder is counted
+    assert all(0 <= r["cores_busy_elsewhere"] <= 1 for r in result["networks"])  # beside it, as a share of the cores
     assert {r["estimator"] for r in result["sklearn"]} == {"svm rbf C=10", "forest 100 trees", "logreg lbfgs"}
     assert [(r["local_workers"], r["trials"]) for r in result["studies"]] == [(1, 2), (2, 2)]
     assert "of peak" in printed
@@ -143,3 +145,18 @@ def test_stage_times_are_in_pipeline_order_and_a_later_rerun_does_not_stretch_a_
     assert list(stages) == ["prepare", "base_mlp", "study1", "final"]
     # study1 ends at its own end: the next parent to start is the experiment's prepare, 81 minutes later
     assert {k: v["seconds"] for k, v in stages.items()} == {"prepare": 60, "base_mlp": 30, "study1": 55, "final": 40}
+
+
+def test_a_timing_says_how_much_of_the_cores_other_processes_used():
+    """A speed measured beside other work measures the sharing: another process spinning on one core while this
+    one sleeps shows as about one core's share."""
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 30: pass"])
+    try:
+        time.sleep(0.5)
+        with Elsewhere() as other:
+            time.sleep(2)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    cores = len(os.sched_getaffinity(0))
+    assert other.fraction >= 0.8 / cores, other.fraction
