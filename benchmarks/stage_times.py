@@ -58,6 +58,7 @@ def stage_times(store: Path) -> dict[str, dict]:
             "seconds": seconds[stage],
             "val": next((m[k] for k in VAL if k in m), None),
             "test": next((m[k] for k in TEST if k in m), None),
+            "busy_elsewhere": m.get("cores_busy_elsewhere"),  # None: a run made before stages recorded it
         }
     return out
 

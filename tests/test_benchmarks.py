@@ -128,6 +128,7 @@ def test_stage_times_are_in_pipeline_order_and_a_later_rerun_does_not_stretch_a_
     def parent(stage: str, start_s: int, end_s: int) -> None:
         run = client.create_run(exp, start_time=t0 + start_s * 1000, tags={"dvc.stage": stage})
         client.log_metric(run.info.run_id, "final_val_accuracy", 0.5)
+        client.log_metric(run.info.run_id, "cores_busy_elsewhere", start_s / 10_000)
         client.set_terminated(run.info.run_id, end_time=t0 + end_s * 1000)
 
     parent("prepare", 0, 10)  # the repro: prepare, base_mlp, study1, final
@@ -145,6 +146,7 @@ def test_stage_times_are_in_pipeline_order_and_a_later_rerun_does_not_stretch_a_
     assert list(stages) == ["prepare", "base_mlp", "study1", "final"]
     # study1 ends at its own end: the next parent to start is the experiment's prepare, 81 minutes later
     assert {k: v["seconds"] for k, v in stages.items()} == {"prepare": 60, "base_mlp": 30, "study1": 55, "final": 40}
+    assert stages["prepare"]["busy_elsewhere"] == 0.5  # the re-run's: what else ran while it ran
 
 
 def test_a_timing_says_how_much_of_the_cores_other_processes_used():

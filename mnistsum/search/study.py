@@ -23,6 +23,7 @@ from mnistsum.data.feed import Arrays
 from mnistsum.data.splits import load_data
 from mnistsum.figures import save_figure
 from mnistsum.files import write_json, write_metrics
+from mnistsum.machine import Elsewhere
 from mnistsum.models.specs import Spec
 from mnistsum.params import Params, Search
 from mnistsum.search import storage as study_storage
@@ -213,19 +214,20 @@ def run_study(
         if len(finished_trials(study)) < section.n_trials:
             study.optimize(objective, callbacks=[cap], catch=(SurplusTrial,))
 
-    helpers = start_local_workers(stage, params, data_dir, previous_path, storage_path) if wait else []
-    run_more()
-    for helper in helpers:  # each stops at the cap; its last trial is finished, or failed and retried here
-        helper.join()
-    if not wait:
-        print(
-            f"{stage}: worker {worker_id} done; {len(finished_trials(study))}/{section.n_trials} trials finished",
-            flush=True,
+    with Elsewhere() as elsewhere:  # this sitting's share of the machine (its local workers are its own)
+        helpers = start_local_workers(stage, params, data_dir, previous_path, storage_path) if wait else []
+        run_more()
+        for helper in helpers:  # each stops at the cap; its last trial is finished, or failed and retried here
+            helper.join()
+        if not wait:
+            print(
+                f"{stage}: worker {worker_id} done; {len(finished_trials(study))}/{section.n_trials} trials finished",
+                flush=True,
+            )
+            return None
+        study_storage.wait_until_finished(
+            study, section.n_trials, run_more, log=lambda m: print(f"{stage}: {m}", flush=True)
         )
-        return None
-    study_storage.wait_until_finished(
-        study, section.n_trials, run_more, log=lambda m: print(f"{stage}: {m}", flush=True)
-    )
     with tracking.start_run("nn", stage, stage=stage, run_id=parent_id, regime=section.regime) as parent:
         completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
         if not completed:
@@ -252,6 +254,7 @@ def run_study(
                 "best_test_accuracy": best.user_attrs["test_accuracy"],
                 "n_trials": summary["n_trials"],
                 "n_pruned": summary["n_pruned"],
+                **({tracking.BUSY_METRIC: elsewhere.fraction} if elsewhere.fraction is not None else {}),
             },
         )
         tracking.log_tags(parent.info.run_id, {"best_trial": trial_run_name(stage, best.number)})

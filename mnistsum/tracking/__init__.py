@@ -13,6 +13,7 @@ Stages use the names re-exported below as `tracking.start_run`, `tracking.log_me
 
 from mnistsum.tracking.orphans import PROCESS_TAG, close_orphans, process_alive, this_process
 from mnistsum.tracking.runs import (
+    BUSY_METRIC,
     STUDY_PARENT_TAG,
     child_runs,
     dataset_input,
@@ -45,6 +46,7 @@ from mnistsum.tracking.store import (
 
 __all__ = [
     "ARTIFACT_COLUMNS",
+    "BUSY_METRIC",
     "DEFAULT_URI",
     "EXPERIMENTS",
     "PROCESS_TAG",

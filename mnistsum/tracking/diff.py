@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 
 from mnistsum import tracking
 from mnistsum.errors import InputError
+from mnistsum.tracking.runs import BUSY_METRIC
 
 # Tags MLflow writes for itself; they differ between any two runs and hide what matters.
 NOISY_TAGS = (
@@ -85,10 +86,13 @@ def diff_runs(a, b, show_all: bool = False) -> dict[str, Any]:
     def tags(run) -> dict:
         return {k: v for k, v in run.data.tags.items() if k not in NOISY_TAGS}
 
+    def metrics(run) -> dict:  # what else ran on the machine differs between any two runs: shown with --all
+        return {k: v for k, v in run.data.metrics.items() if show_all or k != BUSY_METRIC}
+
     return {
         "runs": [{"id": r.info.run_id, "name": r.info.run_name, "experiment_id": r.info.experiment_id} for r in (a, b)],
         "params": section(a.data.params, b.data.params),
-        "metrics": section(a.data.metrics, b.data.metrics),
+        "metrics": section(metrics(a), metrics(b)),
         "tags": section(tags(a), tags(b)),
     }
 

@@ -20,6 +20,7 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from mnistsum.machine import Elsewhere
 from mnistsum.tracking.orphans import PROCESS_TAG, close_orphans, this_process
 from mnistsum.tracking.store import configure, experiment_id
 
@@ -64,6 +65,9 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+BUSY_METRIC = "cores_busy_elsewhere"
+
+
 @contextlib.contextmanager
 def start_run(
     experiment: str,
@@ -81,6 +85,9 @@ def start_run(
     parent_run_id is given. The regime is required, so no training run can leave it out.
 
     Passing run_id resumes an existing run (a study picked up after an interruption).
+
+    A stage's own run (no parent, not resumed) ends with `cores_busy_elsewhere`: the share of the cores other
+    processes used while it ran, so a stage's time says whether it had the machine to itself.
     """
     client = configure()
     if parent_run_id is None:
@@ -104,7 +111,13 @@ def start_run(
     ) as run:
         if params:
             log_params(run.info.run_id, params)
-        yield run
+        if parent_run_id is not None or run_id is not None:
+            yield run
+            return
+        with Elsewhere() as elsewhere:
+            yield run
+        if elsewhere.fraction is not None:
+            log_metrics(run.info.run_id, {BUSY_METRIC: elsewhere.fraction})
 
 
 def study_parent(

@@ -35,3 +35,12 @@ def test_dvc_stage_env_wins(mlflow_store, monkeypatch):
     with tracking.start_run("nn", "x", stage="other", regime="sums") as run:
         pass
     assert MlflowClient(mlflow_store).get_run(run.info.run_id).data.tags["dvc.stage"] == "study3"
+
+
+def test_a_stage_s_own_run_says_how_busy_the_machine_was_and_a_child_does_not(mlflow_store):
+    with tracking.start_run("nn", "stage", stage="final", regime="sums") as parent:
+        with tracking.start_run("nn", "child", parent_run_id=parent.info.run_id, regime="sums") as child:
+            pass
+    client = MlflowClient(mlflow_store)
+    assert 0 <= client.get_run(parent.info.run_id).data.metrics[tracking.BUSY_METRIC] <= 1
+    assert tracking.BUSY_METRIC not in client.get_run(child.info.run_id).data.metrics
