@@ -220,8 +220,10 @@ def run_study(
         for helper in helpers:  # each stops at the cap; its last trial is finished, or failed and retried here
             helper.join()
         if not wait:
+            running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
             print(
-                f"{stage}: worker {worker_id} done; {len(finished_trials(study))}/{section.n_trials} trials finished",
+                f"{stage}: worker {worker_id} done; {len(finished_trials(study))}/{section.n_trials} trials finished"
+                + (f", {running} still running in other workers" if running else ""),
                 flush=True,
             )
             return None
