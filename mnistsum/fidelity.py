@@ -43,6 +43,7 @@ from mnistsum.quotes import (
     REPORT_SVM_TRAIN,
     REPORT_SVM_VAL,
 )
+from mnistsum.tracking import flatten
 
 TOLERANCE = 0.02
 STUDIES = ("study1", "study2", "study3", "study4")
@@ -71,19 +72,10 @@ def keep(src: Path, dest: Path) -> None:
         tmp.replace(dest / f)
 
 
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
 def changed_settings(run: Path, probe: Path) -> dict[str, Any]:
     """KEY -> the probe's value, for every params.yaml key whose value differs from the run's."""
-    base = _flat(yaml.safe_load((run / "params.yaml").read_text()))
-    other = _flat(yaml.safe_load((probe / "params.yaml").read_text()))
+    base = flatten(yaml.safe_load((run / "params.yaml").read_text()))
+    other = flatten(yaml.safe_load((probe / "params.yaml").read_text()))
     return {k: other.get(k) for k in sorted(set(base) | set(other)) if base.get(k) != other.get(k)}
 
 

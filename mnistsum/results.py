@@ -176,27 +176,33 @@ def read_numbers(files: list[Path]) -> list[dict]:
     rows, seen = [], {}
     for path in files:
         for row in read_json(path):
-            key = (row["digits"], row.get("digit_prior", 0.0), row["seed"])
+            key = (*_recipe(row), row["seed"])
             if key in seen:
-                raise InputError(f"{path}: N={key[0]} prior {key[1]} seed {key[2]} is also in {seen[key]}")
+                raise InputError(
+                    f"{path}: N={key[0]} prior {key[1]} lead {key[2]} seed {key[3]} is also in {seen[key]}"
+                )
             seen[key] = path
             rows.append({**row, "file": path.name})
     return rows
 
 
+def _recipe(row: dict) -> tuple[int, float, float]:
+    """What names an N-digit recipe: N, the digit prior's weight, the leading digits' weight (0 where unrecorded)."""
+    return row["digits"], row.get("digit_prior", 0.0), row.get("lead_weight", 0.0)
+
+
 def numbers(rows: list[dict]) -> list[str]:
     """Two N-digit numbers: ours per N and recipe (mean +- std over seeds) beside the published table."""
     table = []
-    for n, prior in sorted({(r["digits"], r.get("digit_prior", 0.0)) for r in rows}):
-        mine = sorted(
-            (r for r in rows if r["digits"] == n and r.get("digit_prior", 0.0) == prior), key=lambda r: r["seed"]
-        )
+    for n, prior, lead in sorted({_recipe(r) for r in rows}):
+        mine = sorted((r for r in rows if _recipe(r) == (n, prior, lead)), key=lambda r: r["seed"])
         first = mine[0]
         examples = f"{first['train_examples']:,} / {first['val_examples']:,} / {first['test_examples']:,}"
         table.append(
             [
                 f"N={n}",
                 f"{prior:g}",
+                f"{lead:g}",
                 examples,
                 ", ".join(str(r["seed"]) for r in mine),
                 mean_std([r["test_accuracy"] for r in mine]),
@@ -205,13 +211,22 @@ def numbers(rows: list[dict]) -> list[str]:
                 ", ".join(dict.fromkeys(f"`{r['file']}`" for r in mine)),
             ]
         )
-    header = ["N", "digit prior", "train / val / test examples", "seeds", "test sum acc", "test digit acc"]
-    published = [[name, *(results.get(n, "-") for n in ADDITION_N)] for name, results in PUBLISHED_ADDITION_N.items()]
-    return [
-        *_table([*header, "minutes per seed", "files"], table),
-        "",
-        *_table(["published (test sum acc)", *(f"N={n}" for n in ADDITION_N)], published),
+    header = [
+        "N",
+        "digit prior",
+        "lead weight",
+        "train / val / test examples",
+        "seeds",
+        "test sum acc",
+        "test digit acc",
     ]
+    return [*_table([*header, "minutes per seed", "files"], table), "", *published_numbers()]
+
+
+def published_numbers() -> list[str]:
+    """The literature's table for two N-digit numbers (mnistsum.quotes.PUBLISHED_ADDITION_N)."""
+    published = [[name, *(results.get(n, "-") for n in ADDITION_N)] for name, results in PUBLISHED_ADDITION_N.items()]
+    return _table(["published (test sum acc)", *(f"N={n}" for n in ADDITION_N)], published)
 
 
 def page(metrics: dict[str, dict], benchmark: list[dict] | None, number_rows: list[dict] | None = None) -> str:
@@ -264,7 +279,8 @@ def page(metrics: dict[str, dict], benchmark: list[dict] | None, number_rows: li
             "one example; the sumnet's digit encoder on every cell, trained through the exact carry recursion "
             "(`benchmarks/mnist_addition.py --digits N`; the sum read position by position from each cell's most "
             "probable digit). `digit prior`: the weight of the prior that the encoder reads the ten digits equally "
-            "often (docs/research.md).",
+            "often; `lead weight`: the weight of the likelihood of the sum's two leading digits alone, added to the "
+            "whole sum's (`--lead-weight`; both in docs/research.md).",
             "",
             *numbers(number_rows),
             "",

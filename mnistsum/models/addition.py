@@ -111,12 +111,66 @@ def digit_prior_gap(y_pred: Any) -> Any:
     return ops.log(ops.cast(10.0, mean.dtype)) + ops.sum(mean * ops.log(ops.clip(mean, 1e-12, 1.0)))
 
 
-def carry_loss_with_prior(weight: float):
-    """carry_loss plus `weight` x digit_prior_gap of the batch (a Keras loss); weight 0 is carry_loss itself."""
-    if weight == 0:
+def lead_log_probability(log_a: Any, log_b: Any, digits: Any) -> Any:
+    """log P(the sum's two leading digits s_N s_{N-1}) for each row, the lower positions' digits unobserved: their
+    carry into the leading position is summed over (the same two-state recursion, each position's carry-out
+    probability P(a_k + b_k + c >= 10)). Arguments as log_sum_probability's; N=1 is log_sum_probability itself.
+    This label is the leading position's N=1 sum up to its carry, so no reading that keeps only the sums' last
+    digits (each digit read as d + 5 mod 10 keeps every sum mod 10) scores well on it. Returns (m,)."""
+    import keras  # deferred, as above
+
+    ops = keras.ops
+    n = log_a.shape[1]
+    log_q = pair_log_sum(log_a, log_b)  # (m, N, 19)
+    dtype = log_q.dtype
+    neg = ops.cast(NEG, dtype)
+    digits = ops.cast(digits, "int32")
+    alpha = ops.stack([ops.zeros_like(log_q[:, 0, 0]), ops.full_like(log_q[:, 0, 0], NEG)], axis=-1)
+    for k in range(n - 1):
+        q = log_q[:, k, :]
+        # carry c in: the position carries out when a_k + b_k >= 10 - c
+        stay = [ops.logsumexp(q[:, : 10 - c], axis=-1) for c in (0, 1)]
+        carry = [ops.logsumexp(q[:, 10 - c :], axis=-1) for c in (0, 1)]
+        alpha = ops.stack(
+            [
+                ops.logsumexp(ops.stack([alpha[:, 0] + stay[0], alpha[:, 1] + stay[1]], -1), axis=-1),
+                ops.logsumexp(ops.stack([alpha[:, 0] + carry[0], alpha[:, 1] + carry[1]], -1), axis=-1),
+            ],
+            axis=-1,
+        )
+    lead = 10 * digits[:, n] + digits[:, n - 1]  # the leading position's sum with its carry in, 0..19
+    q = log_q[:, n - 1, :]
+    terms = []
+    for c_in in (0, 1):
+        t = lead - c_in
+        inside = (t >= 0) & (t <= 18)
+        picked = ops.take_along_axis(q, ops.expand_dims(ops.clip(t, 0, 18), -1), axis=-1)[:, 0]
+        terms.append(alpha[:, c_in] + ops.where(inside, picked, neg))
+    return ops.logsumexp(ops.stack(terms, axis=-1), axis=-1)
+
+
+def lead_loss(y_true: Any, y_pred: Any) -> Any:
+    """The negative log-likelihood of the sums' two leading digits alone (lead_log_probability), arguments as
+    carry_loss's."""
+    import keras  # deferred, as above
+
+    ops = keras.ops
+    log_p = ops.flip(ops.log(ops.clip(y_pred, 1e-12, 1.0)), axis=2)
+    return -lead_log_probability(log_p[:, 0], log_p[:, 1], y_true)
+
+
+def numbers_loss(prior: float = 0.0, lead: float = 0.0):
+    """carry_loss plus `prior` x digit_prior_gap of the batch plus `lead` x lead_loss (a Keras loss); both 0 is
+    carry_loss itself. Every term is maximised by the true reading; the extra two only shape the way there."""
+    if prior == 0 and lead == 0:
         return carry_loss
 
     def loss(y_true: Any, y_pred: Any) -> Any:
-        return carry_loss(y_true, y_pred) + weight * digit_prior_gap(y_pred)
+        total = carry_loss(y_true, y_pred)
+        if prior:
+            total = total + prior * digit_prior_gap(y_pred)
+        if lead:
+            total = total + lead * lead_loss(y_true, y_pred)
+        return total
 
     return loss

@@ -10,7 +10,6 @@ from mlflow.exceptions import MlflowException
 
 from mnistsum import tracking
 from mnistsum.errors import InputError
-from mnistsum.tracking.runs import BUSY_METRIC
 
 # Tags MLflow writes for itself; they differ between any two runs and hide what matters.
 NOISY_TAGS = (
@@ -87,7 +86,7 @@ def diff_runs(a, b, show_all: bool = False) -> dict[str, Any]:
         return {k: v for k, v in run.data.tags.items() if k not in NOISY_TAGS}
 
     def metrics(run) -> dict:  # what else ran on the machine differs between any two runs: shown with --all
-        return {k: v for k, v in run.data.metrics.items() if show_all or k != BUSY_METRIC}
+        return {k: v for k, v in run.data.metrics.items() if show_all or k != tracking.BUSY_METRIC}
 
     return {
         "runs": [{"id": r.info.run_id, "name": r.info.run_name, "experiment_id": r.info.experiment_id} for r in (a, b)],

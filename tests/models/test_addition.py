@@ -9,10 +9,12 @@ import pytest
 
 from mnistsum.models.addition import (
     carry_loss,
-    carry_loss_with_prior,
     decode,
     digit_prior_gap,
+    lead_log_probability,
+    lead_loss,
     log_sum_probability,
+    numbers_loss,
     sum_digits,
 )
 from mnistsum.models.served import sum_distribution
@@ -103,9 +105,54 @@ def test_the_digit_prior_is_zero_for_uniform_digits_and_log10_for_one_digit():
     assert abs(float(digit_prior_gap(uniform))) < 1e-6
     assert float(digit_prior_gap(one)) == pytest.approx(np.log(10), abs=1e-5)
     assert 0.1 < float(digit_prior_gap(misread.reshape(1, 2, 5, 10))) < np.log(10)
-    assert carry_loss_with_prior(0.0) is carry_loss
+    assert numbers_loss(0.0, 0.0) is carry_loss
     y_true = sum_digits([123 + 456, 999 + 1, 0, 5], 3)
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(10), size=(4, 2, 3)).astype(np.float32)
-    with_prior = np.asarray(carry_loss_with_prior(0.5)(y_true, p))
+    with_prior = np.asarray(numbers_loss(prior=0.5)(y_true, p))
     assert np.allclose(with_prior, np.asarray(carry_loss(y_true, p)) + 0.5 * float(digit_prior_gap(p)), atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_the_leading_digits_probability_is_brute_force(n):
+    """P(the sum's two leading digits) sums brute force's P(S) over every S with those leading digits; at N=1 it is
+    the whole sum's probability."""
+    rng = np.random.default_rng(10 + n)
+    p_a, p_b = _random_digits(rng, 1, n), _random_digits(rng, 1, n)
+    every_sum = np.arange(2 * 10**n - 1)
+    expected = np.bincount(every_sum // 10 ** (n - 1), weights=_brute_force(p_a[0], p_b[0]))
+    m = len(every_sum)
+    got = np.exp(
+        keras.ops.convert_to_numpy(
+            lead_log_probability(np.log(np.repeat(p_a, m, 0)), np.log(np.repeat(p_b, m, 0)), sum_digits(every_sum, n))
+        )
+    )
+    np.testing.assert_allclose(got, expected[every_sum // 10 ** (n - 1)], rtol=1e-9, atol=1e-12)
+    if n == 1:
+        whole = log_sum_probability(np.log(p_a.repeat(m, 0)), np.log(p_b.repeat(m, 0)), sum_digits(every_sum, 1))
+        np.testing.assert_allclose(got, np.exp(keras.ops.convert_to_numpy(whole)), rtol=1e-9)
+
+
+def test_the_leading_digits_refuse_the_reading_that_keeps_sums_mod_ten():
+    """Reading every digit as d + 5 mod 10 keeps each position's sum mod 10, so the last digit of every sum; it
+    costs the full likelihood little on the sums it keeps, but the leading digits' likelihood punishes it on most
+    examples, and the combined loss adds exactly the weighted term."""
+    rng = np.random.default_rng(3)
+    n, m = 4, 400
+    a, b = rng.integers(0, 10, (m, n)), rng.integers(0, 10, (m, n))  # most significant first
+    totals = [int("".join(map(str, ra))) + int("".join(map(str, rb))) for ra, rb in zip(a, b)]
+    y_true = sum_digits(totals, n)
+
+    def reading(shift):
+        p = np.full((m, 2, n, 10), 0.01 / 9, np.float32)
+        for row, number in enumerate((a, b)):
+            p[np.arange(m)[:, None], row, np.arange(n)[None, :], (number + shift) % 10] = 0.99
+        return p
+
+    right, shifted = reading(0), reading(5)
+    assert float(np.mean(lead_loss(y_true, right))) < 0.1
+    assert float(np.mean(lead_loss(y_true, shifted))) > 2.0
+    both = np.asarray(numbers_loss(lead=0.5)(y_true, shifted))
+    assert np.allclose(
+        both, np.asarray(carry_loss(y_true, shifted)) + 0.5 * np.asarray(lead_loss(y_true, shifted)), atol=1e-4
+    )
