@@ -120,6 +120,10 @@ class ActivationStudy(Section):
     train_fraction: float = Field(gt=0, le=1)
     batch_norm: bool = False
     regime: Regime
+    # Unset: study1's best, as the report. Set: that network instead (a fidelity probe of the report's stated one).
+    units: tuple[Count, ...] | None = Field(None, min_length=1)
+    learning_rate: float | None = Field(None, gt=0)
+    dropout: float | None = Field(None, ge=0, lt=1)
 
 
 class Study2(Search):

@@ -24,6 +24,8 @@ class Paths:
 def run(params: Params, paths: Paths) -> dict:
     p = params.activation
     previous = models.read_spec(paths.previous)
+    overrides = {k: getattr(p, k) for k in ("units", "learning_rate", "dropout") if getattr(p, k) is not None}
+    previous = previous.replace(**overrides) if overrides else previous
     seed, batch = params.base.seed, params.base.batch_size
     stage_data = load_data(paths.data, p.train_fraction, seed)
     data = Arrays.from_pairs(stage_data.pairs["train"], stage_data.pairs["val"], stage_data.pairs["test"])
