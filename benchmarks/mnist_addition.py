@@ -167,6 +167,7 @@ def numbers_seed(
         "digits": n_digits,
         "digit_prior": prior,
         "lead_weight": lead,
+        "epochs": epochs,
         "seed": seed,
         "val_accuracy": best,
         "test_accuracy": test_acc,
@@ -233,7 +234,7 @@ def main() -> None:
     parser.add_argument("--val-pairs", type=int, default=3000, help="of the 30,000 training pairs, for early stopping")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--mlp", type=Path, default=Path("models/final/best.json"), help="the final MLP's best.json")
-    parser.add_argument("--epochs", type=int, help="cap every family at this many epochs (a quick look)")
+    parser.add_argument("--epochs", type=int, help="train every family this many epochs (default: its recipe's)")
     parser.add_argument("--train-pairs", type=int, help="train on only the first N training pairs (a quick look)")
     parser.add_argument("--out", type=Path, help="write every row as JSON here too")
     parser.add_argument("--pulled", help="score this registered model URI on the protocol's test pairs instead")
@@ -255,7 +256,7 @@ def main() -> None:
         return
     plan = recipes(args.params, args.mlp)
     if args.epochs:
-        plan = {f: (s, min(e, args.epochs), p, sch) for f, (s, e, p, sch) in plan.items()}
+        plan = {f: (s, args.epochs, p, sch) for f, (s, e, p, sch) in plan.items()}
     batch = load_params(args.params).base.batch_size
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.digits > 1:

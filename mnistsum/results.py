@@ -178,24 +178,26 @@ def read_numbers(files: list[Path]) -> list[dict]:
         for row in read_json(path):
             key = (*_recipe(row), row["seed"])
             if key in seen:
+                n, prior, lead, epochs, seed = key
                 raise InputError(
-                    f"{path}: N={key[0]} prior {key[1]} lead {key[2]} seed {key[3]} is also in {seen[key]}"
+                    f"{path}: N={n} prior {prior} lead {lead} epochs {epochs} seed {seed} is also in {seen[key]}"
                 )
             seen[key] = path
             rows.append({**row, "file": path.name})
     return rows
 
 
-def _recipe(row: dict) -> tuple[int, float, float]:
-    """What names an N-digit recipe: N, the digit prior's weight, the leading digits' weight (0 where unrecorded)."""
-    return row["digits"], row.get("digit_prior", 0.0), row.get("lead_weight", 0.0)
+def _recipe(row: dict) -> tuple[int, float, float, int]:
+    """What names an N-digit recipe: N, the digit prior's weight, the leading digits' weight (0 where unrecorded),
+    the epoch budget."""
+    return row["digits"], row.get("digit_prior", 0.0), row.get("lead_weight", 0.0), row["epochs"]
 
 
 def numbers(rows: list[dict]) -> list[str]:
     """Two N-digit numbers: ours per N and recipe (mean +- std over seeds) beside the published table."""
     table = []
-    for n, prior, lead in sorted({_recipe(r) for r in rows}):
-        mine = sorted((r for r in rows if _recipe(r) == (n, prior, lead)), key=lambda r: r["seed"])
+    for n, prior, lead, epochs in sorted({_recipe(r) for r in rows}):
+        mine = sorted((r for r in rows if _recipe(r) == (n, prior, lead, epochs)), key=lambda r: r["seed"])
         first = mine[0]
         examples = f"{first['train_examples']:,} / {first['val_examples']:,} / {first['test_examples']:,}"
         table.append(
@@ -203,6 +205,7 @@ def numbers(rows: list[dict]) -> list[str]:
                 f"N={n}",
                 f"{prior:g}",
                 f"{lead:g}",
+                str(epochs),
                 examples,
                 ", ".join(str(r["seed"]) for r in mine),
                 mean_std([r["test_accuracy"] for r in mine]),
@@ -215,6 +218,7 @@ def numbers(rows: list[dict]) -> list[str]:
         "N",
         "digit prior",
         "lead weight",
+        "epochs",
         "train / val / test examples",
         "seeds",
         "test sum acc",

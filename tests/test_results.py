@@ -90,23 +90,31 @@ def test_the_n_digit_runs_render_by_n_and_recipe_beside_the_published_table(tmp_
     folder = _metrics(tmp_path, final={"val_accuracy": 0.9, "test_accuracy": 0.9, "regime": "digits"})
 
     def row(n, prior, seed, acc, **recipe):
-        return {**recipe, "digits": n, "digit_prior": prior, "seed": seed, "test_accuracy": acc,
+        return {"epochs": 8, **recipe, "digits": n, "digit_prior": prior, "seed": seed, "test_accuracy": acc,
                 "test_digit_accuracy": 0.99, "minutes": 10.0, "train_examples": 13500, "val_examples": 1500,
                 "test_examples": 2500}  # fmt: skip
 
     (tmp_path / "mnist_addition_n2.json").write_text(json.dumps([row(2, 1.0, 0, 0.97), row(2, 1.0, 1, 0.98)]))
     (tmp_path / "mnist_addition_n2_more.json").write_text(
-        json.dumps([row(2, 1.0, 2, 0.99), row(2, 0.0, 0, 0.2), row(2, 1.0, 0, 0.5, lead_weight=0.5)])
+        json.dumps(
+            [
+                row(2, 1.0, 2, 0.99),
+                row(2, 0.0, 0, 0.2),
+                row(2, 1.0, 0, 0.5, lead_weight=0.5),
+                row(2, 1.0, 0, 0.6, epochs=14),
+            ]
+        )
     )
     readme = f"{results.README_BEGIN}\n{results.README_END}\n"
     page, _ = results.render(folder, tmp_path / "mnist_addition.json", readme)
     assert (
-        "| N=2 | 1 | 0 | 13,500 / 1,500 / 2,500 | 0, 1, 2 | 0.9800 +- 0.0100 | 0.9900 +- 0.0000 | 10.0 | "
+        "| N=2 | 1 | 0 | 8 | 13,500 / 1,500 / 2,500 | 0, 1, 2 | 0.9800 +- 0.0100 | 0.9900 +- 0.0000 | 10.0 | "
         "`mnist_addition_n2.json`, `mnist_addition_n2_more.json` |" in page
     )
-    assert "| N=2 | 0 | 0 | 13,500 / 1,500 / 2,500 | 0 | 0.2000 +- 0.0000 |" in page
-    assert "| N=2 | 1 | 0.5 | 13,500 / 1,500 / 2,500 | 0 | 0.5000 +- 0.0000 |" in page  # its own recipe
+    assert "| N=2 | 0 | 0 | 8 | 13,500 / 1,500 / 2,500 | 0 | 0.2000 +- 0.0000 |" in page
+    assert "| N=2 | 1 | 0.5 | 8 | 13,500 / 1,500 / 2,500 | 0 | 0.5000 +- 0.0000 |" in page  # its own recipe
+    assert "| N=2 | 1 | 0 | 14 | 13,500 / 1,500 / 2,500 | 0 | 0.6000 +- 0.0000 |" in page  # and so is its budget
     assert "| DeepProofLog (AAAI 2026) | - | 0.940 +- 0.003 (25 min) |" in page
     (tmp_path / "mnist_addition_n2_again.json").write_text(json.dumps([row(2, 1.0, 1, 0.5)]))
-    with pytest.raises(InputError, match=r"n2_again.json: N=2 prior 1.0 lead 0.0 seed 1 is also in .*n2.json"):
+    with pytest.raises(InputError, match=r"n2_again.json: N=2 prior 1.0 lead 0.0 epochs 8 seed 1 is also in .*n2.json"):
         results.render(folder, tmp_path / "mnist_addition.json", readme)
