@@ -250,7 +250,8 @@ def render(root: Path, source: str) -> tuple[str, str]:
             {"probe": name, "ours": p["ours"], "delta": p["delta"], "within": p["within"]}
             for name, probe in measured.items()
             for p in probe["records"]
-            if (p["section"], p["row"], p["measure"]) == key and p["ours"] != r["ours"]
+            # a probe measures a number only where it ran it and got another value
+            if (p["section"], p["row"], p["measure"]) == key and p["ours"] is not None and p["ours"] != r["ours"]
         ]
     scored = [r for r in recs if r["scored"] and r["ours"] is not None]
     within = sum(r["within"] for r in scored)

@@ -60,6 +60,9 @@ def test_a_probe_is_kept_beside_the_run_and_its_number_shown_for_the_gap_it_meas
     metrics = json.loads((workspace / "metrics" / "study1.json").read_text())
     metrics["test_accuracy"] = 0.9
     (workspace / "metrics" / "study1.json").write_text(json.dumps(metrics))
+    activation = json.loads((workspace / "models" / "activation.json").read_text())
+    del activation["by_activation"]["sigmoid"]  # a probe that ran the other activations only: no number for it
+    (workspace / "models" / "activation.json").write_text(json.dumps(activation))
     page, data = tmp_path / "page.md", tmp_path / "page.json"
     args = ["fidelity", "--run", str(workspace), "--keep", str(run), "--probe", "seed-7", "--why", "seed variance"]
     proc = _mnistsum(*args, "--page", str(page), "--json", str(data), cwd=tmp_path)
