@@ -8,7 +8,10 @@ to MLflow from the main process as they finish, one child run per point under th
 from __future__ import annotations
 
 import csv
+import hashlib
+import inspect
 import io
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -111,6 +114,33 @@ def fit_point(make: Callable[..., Any], point: Point, data: Data, train_eval: in
     return row
 
 
+def point_key(stage: str, make: Callable[..., Any], point: Point, data_digest: str, train_eval: int) -> str:
+    """A point's identity: the estimator with every parameter it fits with (its seed too), the data it sees, how
+    it is scored and the code that fits it; equal keys fit the same numbers, so a resumed grid reuses them."""
+    est = make(**point.params)
+    code = [Path(__file__), Path(inspect.getsourcefile(make) or __file__)]
+    blob = {
+        "stage": stage,
+        "part": point.part,
+        "label": point.label,
+        "estimator": f"{type(est).__module__}.{type(est).__qualname__}",
+        "params": {k: repr(v) for k, v in sorted(est.get_params().items())},
+        "data": data_digest,
+        "train_eval": train_eval,
+        "code": [hashlib.sha256(f.read_bytes()).hexdigest() for f in code],
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def data_digest(data: Data) -> str:
+    h = hashlib.sha256()
+    for split in (data.train, data.val, data.test):
+        for a in (split.x, split.y):
+            h.update(str((a.shape, a.dtype)).encode())
+            h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
 def run_grid(
     make: Callable[..., Any],
     points: list[Point],
@@ -121,13 +151,19 @@ def run_grid(
     train_eval: int,
     on_row: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Fit every point (in parallel), log each as a child run as it finishes, print progress."""
+    """Fit every point (in parallel), log each as a child run as it finishes, print progress. A point already
+    fitted by a run of this stage that was killed or failed (the same key: mnistsum.stages.grid.point_key) is
+    taken from that run instead, so a long grid resumes where it stopped."""
     started = time.perf_counter()
     rows: list[dict] = []
     by_label = {p.label: p for p in points}
     engine = engine_of(make())  # which library fits every point: a tag on each (mnistsum.engines)
-    jobs = (delayed(fit_point)(make, p, data, train_eval) for p in points)
-    for row in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+    digest = data_digest(data)
+    keys = {p.label: point_key(stage, make, p, digest, train_eval) for p in points}
+    kept = tracking.finished_points("baselines", stage, parent_run_id, list(keys.values()))
+
+    def log(row: dict, reused_from: str | None) -> None:
+        fitted = dict(row)  # as fitted, before on_row adds its flags
         if on_row:
             on_row(row)
         rows.append(row)
@@ -138,7 +174,14 @@ def run_grid(
             for k in ("train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds", "predict_seconds", "n_iter")
             if k in row
         }
-        tags = {"part": row["part"], "engine": engine}
+        tags = {
+            "part": row["part"],
+            "engine": engine,
+            tracking.POINT_KEY_TAG: keys[row["label"]],
+            tracking.POINT_ROW_TAG: json.dumps(fitted),
+        }
+        if reused_from:
+            tags["reused_from"] = reused_from
         if "converged" in row:
             tags["converged"] = str(row["converged"]).lower()
         if "warning" in row:
@@ -153,10 +196,21 @@ def run_grid(
         best = max(rows, key=lambda r: r["val_accuracy"])
         print(
             f"{stage}: point {len(rows)}/{len(points)} {row['label']}: val {row['val_accuracy']:.4f} "
-            f"test {row['test_accuracy']:.4f} ({row['fit_seconds']:.1f}s fit) | elapsed "
-            f"{time.perf_counter() - started:.0f}s, best val {best['val_accuracy']:.4f} ({best['label']})",
+            f"test {row['test_accuracy']:.4f} ({row['fit_seconds']:.1f}s fit"
+            + (f", kept from the stopped run's {reused_from[:8]}" if reused_from else "")
+            + f") | elapsed {time.perf_counter() - started:.0f}s, "
+            f"best val {best['val_accuracy']:.4f} ({best['label']})",
             flush=True,
         )
+
+    for p in points:
+        if keys[p.label] in kept:
+            run_id, row = kept[keys[p.label]]
+            log(row, run_id)
+    todo = [p for p in points if keys[p.label] not in kept]
+    jobs = (delayed(fit_point)(make, p, data, train_eval) for p in todo)
+    for row in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+        log(row, None)
     order = {p.label: i for i, p in enumerate(points)}
     return sorted(rows, key=lambda r: order[r["label"]])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -203,6 +204,30 @@ def child_runs(parent_run_id: str) -> list:
         order_by=["attributes.start_time ASC"],
         max_results=5000,
     )
+
+
+POINT_KEY_TAG = "mnistsum.point_key"  # a grid point's identity: estimator, its params, data, code
+POINT_ROW_TAG = "mnistsum.point_row"  # the point's whole table row, JSON
+
+
+def finished_points(experiment: str, stage: str, current_parent: str, keys: list[str]) -> dict[str, tuple[str, dict]]:
+    """key -> (run id, row) of each grid point the stage's previous parent run (named after the stage, the newest
+    before current_parent) fitted, where that run did not finish (killed or failed mid-grid): what a resumed grid
+    need not fit again. After a finished run nothing is reused: a re-run fits afresh."""
+    client = configure()
+    exp = experiment_id(experiment)
+    parents = client.search_runs(
+        [exp], filter_string=f"attributes.run_name = '{stage}'", order_by=["attributes.start_time DESC"], max_results=2
+    )
+    previous = next((r for r in parents if r.info.run_id != current_parent), None)
+    if previous is None or previous.info.status == "FINISHED":
+        return {}
+    wanted, out = set(keys), {}
+    for run in child_runs(previous.info.run_id):
+        key = run.data.tags.get(POINT_KEY_TAG)
+        if run.info.status == "FINISHED" and key in wanted and POINT_ROW_TAG in run.data.tags:
+            out[key] = (run.info.run_id, json.loads(run.data.tags[POINT_ROW_TAG]))
+    return out
 
 
 def dataset_input(split: str, source: str | Path, x: Any, y: Any, digest: str, name: str = "") -> Any:

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 from conftest import REPO, with_section
+from sklearn.linear_model import LogisticRegression
 
 from mnistsum import tracking
 from mnistsum.engines import engine_of, estimator
@@ -11,7 +12,7 @@ from mnistsum.errors import InputError
 from mnistsum.params import load_params
 from mnistsum.stages import forest, logreg, svm
 from mnistsum.stages.forest import choose_depth, overfitting_depths
-from mnistsum.stages.grid import Paths
+from mnistsum.stages.grid import Paths, Point, load_data, point_key, run_grid
 
 
 def _outs(data_dir, tmp_path, name):
@@ -164,3 +165,49 @@ def test_the_engine_param_chooses_who_fits_and_the_runs_say_so(mlflow_store, tin
     overlay.write_text("svm:\n  engine: mkl\n")
     with pytest.raises(InputError, match="svm.engine"):
         load_params(REPO / "params.yaml", profile=overlay)
+
+
+FITTED: list[float] = []
+
+
+class _Counted(LogisticRegression):
+    """Logistic regression that notes each fit (the grid fits in this process with n_jobs=1)."""
+
+    def fit(self, X, y, sample_weight=None):
+        FITTED.append(self.C)
+        return super().fit(X, y, sample_weight)
+
+
+def _make(**kw):
+    return _Counted(max_iter=20, **kw)
+
+
+def test_a_grid_stopped_midway_resumes_with_the_points_it_had_fitted(mlflow_store, tiny_data_dir):
+    """A stage killed after two of three points: its re-run fits only the third and takes the two (the same rows)
+    from the stopped run, each logged under the new parent with where it came from; after a finished run, a re-run
+    fits everything afresh."""
+    data = load_data(tiny_data_dir, 0.5, 0)
+    points = [Point("grid", f"C={c:g}", {"C": c}) for c in (0.1, 1.0, 10.0)]
+    FITTED.clear()
+    with (
+        pytest.raises(KeyboardInterrupt),
+        tracking.start_run("baselines", "resumable", stage="resumable", regime="sums") as first,
+    ):
+        stopped = run_grid(_make, points[:2], data, first.info.run_id, "resumable", 1, 100)
+        raise KeyboardInterrupt  # the stage is stopped before its last point
+    assert FITTED == [0.1, 1.0]
+    with tracking.start_run("baselines", "resumable", stage="resumable", regime="sums") as second:
+        rows = run_grid(_make, points, data, second.info.run_id, "resumable", 1, 100)
+    assert FITTED == [0.1, 1.0, 10.0]  # only the missing point
+    assert rows[:2] == stopped and [r["label"] for r in rows] == ["C=0.1", "C=1", "C=10"]
+    kids = {k.info.run_name: k for k in tracking.child_runs(second.info.run_id)}
+    assert sorted(kids) == ["C=0.1", "C=1", "C=10"]
+    earlier = {k.info.run_name: k.info.run_id for k in tracking.child_runs(first.info.run_id)}
+    assert kids["C=0.1"].data.tags["reused_from"] == earlier["C=0.1"] and "reused_from" not in kids["C=10"].data.tags
+    assert kids["C=1"].data.metrics["val_accuracy"] == stopped[1]["val_accuracy"]
+    with tracking.start_run("baselines", "resumable", stage="resumable", regime="sums") as third:
+        run_grid(_make, points, data, third.info.run_id, "resumable", 1, 100)
+    assert FITTED == [0.1, 1.0, 10.0, 0.1, 1.0, 10.0]  # the previous run finished: nothing reused
+    other = Point("grid", "C=0.1", {"C": 0.1})
+    assert point_key("resumable", _make, other, "a", 100) != point_key("resumable", _make, other, "b", 100)
+    assert point_key("resumable", _make, other, "a", 100) != point_key("resumable", _make, other, "a", 50)
