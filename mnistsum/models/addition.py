@@ -46,6 +46,24 @@ def pair_log_sum(log_a: Any, log_b: Any) -> Any:
     return ops.logsumexp(ops.reshape(masked, (*ops.shape(masked)[:-3], 100, 19)), axis=-2)
 
 
+def _log_at(q: Any, t: Any) -> Any:
+    """log q(t) for each row of q (m, 19), t (m,) int32; log 0 where t is outside 0..18."""
+    import keras  # deferred, as above
+
+    ops = keras.ops
+    picked = ops.take_along_axis(q, ops.expand_dims(ops.clip(t, 0, 18), -1), axis=-1)[:, 0]
+    return ops.where((t >= 0) & (t <= 18), picked, ops.cast(NEG, q.dtype))
+
+
+def _least_first_log(y_pred: Any) -> Any:
+    """A loss's (m, 2, N, 10) digit probabilities, most significant first as the image reads, as log-probabilities
+    least significant first, as the recursions take them."""
+    import keras  # deferred, as above
+
+    ops = keras.ops
+    return ops.flip(ops.log(ops.clip(y_pred, 1e-12, 1.0)), axis=2)
+
+
 def log_sum_probability(log_a: Any, log_b: Any, digits: Any) -> Any:
     """log P(A + B = S) for each row: log_a and log_b (m, N, 10) digit log-distributions, least significant
     position first; digits (m, N+1) the sum's digits, least significant first. Returns (m,)."""
@@ -62,15 +80,9 @@ def log_sum_probability(log_a: Any, log_b: Any, digits: Any) -> Any:
     for k in range(n):
         s = digits[:, k]
         q = log_q[:, k, :]
-
-        def at(q, t):  # log q_k(t), log 0 outside 0..18
-            inside = (t >= 0) & (t <= 18)
-            picked = ops.take_along_axis(q, ops.expand_dims(ops.clip(t, 0, 18), -1), axis=-1)[:, 0]
-            return ops.where(inside, picked, neg)
-
         next_carry = []
         for c_out in (0, 1):
-            terms = ops.stack([alpha[:, c_in] + at(q, s + 10 * c_out - c_in) for c_in in (0, 1)], axis=-1)
+            terms = ops.stack([alpha[:, c_in] + _log_at(q, s + 10 * c_out - c_in) for c_in in (0, 1)], axis=-1)
             next_carry.append(ops.logsumexp(terms, axis=-1))
         alpha = ops.stack(next_carry, axis=-1)
     final = digits[:, n]
@@ -81,10 +93,7 @@ def carry_loss(y_true: Any, y_pred: Any) -> Any:
     """The negative log-likelihood of the observed sums (a Keras loss): y_true (m, N+1) the sums' digits, least
     significant first (sum_digits); y_pred (m, 2, N, 10) the two numbers' digit probabilities, most significant
     first (as the image reads)."""
-    import keras  # deferred, as above
-
-    ops = keras.ops
-    log_p = ops.flip(ops.log(ops.clip(y_pred, 1e-12, 1.0)), axis=2)  # least significant first
+    log_p = _least_first_log(y_pred)
     return -log_sum_probability(log_p[:, 0], log_p[:, 1], y_true)
 
 
@@ -122,8 +131,6 @@ def lead_log_probability(log_a: Any, log_b: Any, digits: Any) -> Any:
     ops = keras.ops
     n = log_a.shape[1]
     log_q = pair_log_sum(log_a, log_b)  # (m, N, 19)
-    dtype = log_q.dtype
-    neg = ops.cast(NEG, dtype)
     digits = ops.cast(digits, "int32")
     alpha = ops.stack([ops.zeros_like(log_q[:, 0, 0]), ops.full_like(log_q[:, 0, 0], NEG)], axis=-1)
     for k in range(n - 1):
@@ -142,20 +149,14 @@ def lead_log_probability(log_a: Any, log_b: Any, digits: Any) -> Any:
     q = log_q[:, n - 1, :]
     terms = []
     for c_in in (0, 1):
-        t = lead - c_in
-        inside = (t >= 0) & (t <= 18)
-        picked = ops.take_along_axis(q, ops.expand_dims(ops.clip(t, 0, 18), -1), axis=-1)[:, 0]
-        terms.append(alpha[:, c_in] + ops.where(inside, picked, neg))
+        terms.append(alpha[:, c_in] + _log_at(q, lead - c_in))
     return ops.logsumexp(ops.stack(terms, axis=-1), axis=-1)
 
 
 def lead_loss(y_true: Any, y_pred: Any) -> Any:
     """The negative log-likelihood of the sums' two leading digits alone (lead_log_probability), arguments as
     carry_loss's."""
-    import keras  # deferred, as above
-
-    ops = keras.ops
-    log_p = ops.flip(ops.log(ops.clip(y_pred, 1e-12, 1.0)), axis=2)
+    log_p = _least_first_log(y_pred)
     return -lead_log_probability(log_p[:, 0], log_p[:, 1], y_true)
 
 
