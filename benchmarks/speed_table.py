@@ -56,14 +56,16 @@ def render_stages(runs: list[dict]) -> str:
             acc = (
                 f", {s['val']:.4f} / {s['test']:.4f}" if s.get("val") is not None and s.get("test") is not None else ""
             )
-            cells.append(f"{s['seconds']:,} s{acc}{_busy(s.get('busy_elsewhere'))}")
+            sat = f", {s['sittings']} sittings" if s.get("sittings", 1) > 1 else ""
+            cells.append(f"{s['seconds']:,} s{acc}{_busy(s.get('busy_elsewhere'))}{sat}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     totals = [f"**{r['total_seconds']:,} s ({r['total_seconds'] / 60:.0f} min)**" for r in runs]
     lines.append("| all stages | " + " | ".join(totals) + " |")
     lines += [
         "",
         "Stage to stage from the MLflow parents' start times, val / test accuracy beside each (`busy N%`: other "
-        "processes used that share of the cores during the stage, where the run recorded it). The runs:",
+        "processes used that share of the cores during the stage, where the run recorded it; `N sittings`: the stage "
+        "was stopped and resumed, its time the sum of its sittings, work a stopped sitting lost included). The runs:",
         "",
     ]
     lines += [f"- {r['label']}: {r.get('note') or r['label']} ({r['machine']})." for r in runs]

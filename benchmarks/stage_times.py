@@ -6,6 +6,10 @@ process's own start), when that start follows the parent's end within START_GAP 
 the next parent is a later re-run such as a `dvc exp run`) to its parent's end. Only the newest parent of each stage
 counts (a re-run replaces an earlier one); stages are listed in pipeline order whatever order they ran in.
 
+A run made over several sittings (a stopped stage resumed by the next `dvc repro`) is timed with --sittings: each
+stage's time is the sum of all its parents' own durations, the stopped ones too (an upper bound: work a stopped
+sitting lost is counted, the gaps between sittings are not).
+
   .venv/bin/python benchmarks/stage_times.py --store /path/to/clone/mlruns/mlflow.db --label "fresh clone of abc123" \\
       --out docs/speed/stages-abc123.json
 """
@@ -33,14 +37,17 @@ VAL = ("best_val_accuracy", "final_val_accuracy", "chosen_val_accuracy")
 TEST = ("best_test_accuracy", "final_test_accuracy", "chosen_test_accuracy")
 
 
-def stage_times(store: Path) -> dict[str, dict]:
-    """stage -> {seconds, val, test}: the newest parent run of each stage in the store."""
+def stage_times(store: Path, sittings: bool = False) -> dict[str, dict]:
+    """stage -> {seconds, val, test}: the newest parent run of each stage in the store; with sittings, seconds sums
+    every parent of the stage."""
     client = MlflowClient(tracking_uri=f"sqlite:///{store}")
     parents: dict[str, object] = {}
+    every: dict[str, list] = {}
     for exp in client.search_experiments():
         for run in client.search_runs([exp.experiment_id], max_results=5000):
             stage = run.data.tags.get("dvc.stage")
             if stage in ORDER and "mlflow.parentRunId" not in run.data.tags:
+                every.setdefault(stage, []).append(run)
                 if stage not in parents or run.info.start_time > parents[stage].info.start_time:
                     parents[stage] = run
     found = sorted(parents.values(), key=lambda r: r.info.start_time)
@@ -51,6 +58,10 @@ def stage_times(store: Path) -> dict[str, dict]:
         if end is not None and following is not None and end <= following <= end + START_GAP * 1000:
             end = following
         seconds[run.data.tags["dvc.stage"]] = None if end is None else round((end - run.info.start_time) / 1000)
+    if sittings:
+        for stage, runs in every.items():
+            done = [r for r in runs if r.info.end_time is not None]
+            seconds[stage] = round(sum(r.info.end_time - r.info.start_time for r in done) / 1000) if done else None
     out = {}
     for stage in (s for s in ORDER if s in parents):
         m = parents[stage].data.metrics
@@ -60,6 +71,8 @@ def stage_times(store: Path) -> dict[str, dict]:
             "test": next((m[k] for k in TEST if k in m), None),
             "busy_elsewhere": m.get("cores_busy_elsewhere"),  # None: a run made before stages recorded it
         }
+        if sittings:
+            out[stage]["sittings"] = len(every[stage])
     return out
 
 
@@ -69,12 +82,13 @@ def main() -> None:
     parser.add_argument("--label", required=True, help="the table's column: which run, in a few words")
     parser.add_argument("--note", default="", help="what else to know: commit, date, what ran beside it")
     parser.add_argument("--machine", help="the machine that ran it (default: this one)")
+    parser.add_argument("--sittings", action="store_true", help="sum each stage's parents over every sitting")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if not args.store.is_file():
         print(f"error: {args.store}: no MLflow store there", file=sys.stderr)
         sys.exit(2)
-    stages = stage_times(args.store)
+    stages = stage_times(args.store, args.sittings)
     record = {"label": args.label, "note": args.note, "machine": args.machine or machine(), "stages": stages}
     record["total_seconds"] = sum(s["seconds"] or 0 for s in stages.values())
     args.out.write_text(json.dumps(record, indent=1) + "\n")
