@@ -149,6 +149,36 @@ def test_stage_times_are_in_pipeline_order_and_a_later_rerun_does_not_stretch_a_
     assert stages["prepare"]["busy_elsewhere"] == 0.5  # the re-run's: what else ran while it ran
 
 
+def test_stage_times_over_sittings_sum_every_parent_of_a_stage(tmp_path):
+    """A run stopped and resumed: with --sittings a stage's time is the sum of its parents (the stopped one too),
+    and the table says how many sittings it took."""
+    store = tmp_path / "mlflow.db"
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    exp = client.create_experiment("runs")
+    t0 = 1_800_000_000_000
+
+    def parent(stage: str, start_s: int, end_s: int, status: str = "FINISHED") -> None:
+        run = client.create_run(exp, start_time=t0 + start_s * 1000, tags={"dvc.stage": stage})
+        client.set_terminated(run.info.run_id, status=status, end_time=t0 + end_s * 1000)
+
+    parent("tsne", 0, 50)
+    parent("logreg", 60, 460, status="KILLED")  # stopped at the end of a sitting
+    parent("logreg", 9000, 9300)  # the next sitting, hours later
+    parent("svm", 9310, 9400)
+    out = tmp_path / "stages.json"
+    script = REPO / "benchmarks" / "stage_times.py"
+    _run([str(script), "--store", str(store), "--label", "x", "--sittings", "--out", str(out)], tmp_path)
+    record = json.loads(out.read_text())
+    assert {k: (v["seconds"], v["sittings"]) for k, v in record["stages"].items()} == {
+        "tsne": (50, 1),
+        "logreg": (700, 2),
+        "svm": (90, 1),
+    }
+    assert record["total_seconds"] == 840
+    table = speed_table.render_stages([record | {"file": "stages-x.json"}])
+    assert "| logreg | 700 s, 2 sittings |" in table and "| svm | 90 s |" in table
+
+
 def test_a_timing_says_how_much_of_the_cores_other_processes_used():
     """A speed measured beside other work measures the sharing: another process spinning on one core while this
     one sleeps shows as about one core's share."""
