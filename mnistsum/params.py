@@ -227,6 +227,9 @@ class Svm(Section):
     default_fraction: float = Field(gt=0, le=1)
     train_fraction: float = Field(gt=0, le=1)
     eval_size: int = Field(gt=0)
+    # The default point's gamma: SVC's own default, "scale"; "auto" (1 / features, SVC's default before
+    # scikit-learn 0.22) is a probe of the report's default row (docs/fidelity.md).
+    default_gamma: Literal["scale", "auto"] = "scale"
     kernels: tuple[Literal["linear", "poly", "rbf", "sigmoid"], ...]
     gammas: tuple[Literal["scale", "auto"], ...]
     C: tuple[Strength, ...] = Field(min_length=1)

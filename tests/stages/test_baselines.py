@@ -77,6 +77,16 @@ def test_svm_flags_overfitting(mlflow_store, tiny_params, tiny_data_dir, tmp_pat
     assert len(_children("svm")[1]) == len(rows)
 
 
+def test_the_svm_default_points_gamma_is_a_setting(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
+    """svm.default_gamma reaches the default point's estimator (its row, its child run), the grid keeps its own."""
+    params = with_section(tiny_params, "svm", default_gamma="auto", kernels=("rbf",), gammas=("scale",), C=(1,))
+    svm.run(params, _outs(tiny_data_dir, tmp_path, "svm"))
+    rows = _rows(tmp_path / "svm.csv")
+    assert [(r["part"], r["gamma"]) for r in rows] == [("default", "auto"), ("grid", "scale")]
+    kids = {k.data.tags["part"]: k.data.params for k in _children("svm")[1]}
+    assert kids["default"]["gamma"] == "auto" and kids["grid"]["gamma"] == "scale"
+
+
 def test_forest_choice_follows_logged_numbers(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     p = tiny_params.forest
     summary = forest.run(tiny_params, _outs(tiny_data_dir, tmp_path, "forest"))
