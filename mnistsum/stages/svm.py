@@ -25,7 +25,16 @@ def run(params: Params, paths: Paths) -> dict:
         row["overfit"] = row["train_accuracy"] - row["val_accuracy"] > p.overfit_gap
 
     def body(rid: str):
-        rows = run_grid(make, [Point("default", "default", {"gamma": p.default_gamma})], default_data, rid, "svm", 1, p.eval_size, flag)
+        rows = run_grid(
+            make,
+            [Point("default", "default", {"gamma": p.default_gamma})],
+            default_data,
+            rid,
+            "svm",
+            1,
+            p.eval_size,
+            flag,
+        )
         grid = [
             Point("grid", f"kernel={k} gamma={g} C={c:g}", {"kernel": k, "gamma": g, "C": c})
             for k in p.kernels
