@@ -27,9 +27,11 @@ def load(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("[0-9]*.json"))]
 
 
-def load_stages(folder: Path) -> list[dict]:
-    """The kept stage times of whole runs (benchmarks/stage_times.py), in file-name order."""
-    return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("stages-*.json"))]
+def load_stages(folder: Path, profile: str = "default") -> list[dict]:
+    """The kept stage times of whole runs with one params profile (benchmarks/stage_times.py), in file-name order;
+    runs kept before the profile was recorded are default runs."""
+    runs = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("stages-*.json"))]
+    return [r for r in runs if r.get("profile", "default") == profile]
 
 
 def render_stages(runs: list[dict]) -> str:
@@ -56,8 +58,7 @@ def render_stages(runs: list[dict]) -> str:
             acc = (
                 f", {s['val']:.4f} / {s['test']:.4f}" if s.get("val") is not None and s.get("test") is not None else ""
             )
-            sat = f", {s['sittings']} sittings" if s.get("sittings", 1) > 1 else ""
-            cells.append(f"{s['seconds']:,} s{acc}{_busy(s.get('busy_elsewhere'))}{sat}")
+            cells.append(f"{s['seconds']:,} s{acc}{_busy(s.get('busy_elsewhere'))}{_sittings(s)}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     totals = [f"**{r['total_seconds']:,} s ({r['total_seconds'] / 60:.0f} min)**" for r in runs]
     lines.append("| all stages | " + " | ".join(totals) + " |")
@@ -127,24 +128,44 @@ def render(runs: list[dict]) -> str:
     return "\n".join(lines).rstrip()
 
 
-def render_projections(folder: Path) -> str:
-    """The report's scale projected from a default run (benchmarks/project_report_scale.py), one table each."""
+def render_projections(folder: Path, report_runs: list[dict] | None = None) -> str:
+    """The report's scale projected from a default run (benchmarks/project_report_scale.py), one table each, with
+    a column per kept run of the report's profile (stage_times.py --profile report): measured beside projected."""
+    report_runs = report_runs or []
     out = []
     for path in sorted(folder.glob("projection-*.json")):
         p = json.loads(path.read_text())
         out += [
             f"The report's scale projected from the default run's measured costs ({p['machine']}; "
-            f"`benchmarks/project_report_scale.py`, {path.name}):",
+            f"`benchmarks/project_report_scale.py`, {path.name})"
+            + (", beside the report's scale as it ran" if report_runs else "")
+            + ":",
             "",
-            "| stage | measured, default | projected, report's scale | how |",
-            "|---|---|---|---|",
+            "| stage | measured, default | projected, report's scale | "
+            + "".join(f"{r['label']} | " for r in report_runs)
+            + "how |",
+            "|---|---|---|" + "---|" * len(report_runs) + "---|",
         ]
         for r in p["rows"]:
             measured = "-" if r["measured_s"] is None else f"{r['measured_s']:,} s"
-            out.append(f"| {r['stage']} | {measured} | {r['projected_s']:,.0f} s | {r['how']} |")
+            ran = "".join(f"{_stage_cell(run['stages'].get(r['stage']))} | " for run in report_runs)
+            out.append(f"| {r['stage']} | {measured} | {r['projected_s']:,.0f} s | {ran}{r['how']} |")
         total = p["projected_total_s"]
-        out += [f"| all stages | | **{total:,.0f} s ({total / 3600:.1f} h)** | |", ""]
+        ran = "".join(f"**{run['total_seconds']:,} s ({run['total_seconds'] / 3600:.1f} h)** | " for run in report_runs)
+        out += [f"| all stages | | **{total:,.0f} s ({total / 3600:.1f} h)** | {ran}|", ""]
+        out += [f"- {run['label']}: {run.get('note') or run['label']} ({run['machine']})." for run in report_runs]
+        out += [""] if report_runs else []
     return "\n".join(out)
+
+
+def _stage_cell(s: dict | None) -> str:
+    if s is None or s["seconds"] is None:
+        return "-"
+    return f"{s['seconds']:,} s{_sittings(s)}"
+
+
+def _sittings(s: dict) -> str:
+    return f", {s['sittings']} sittings" if s.get("sittings", 1) > 1 else ""
 
 
 def replace_block(page: str, block: str) -> str:
@@ -162,7 +183,11 @@ def main() -> None:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     page = args.page.read_text()
-    parts = [render_stages(load_stages(args.speed)), render_projections(args.speed), render(load(args.speed))]
+    parts = [
+        render_stages(load_stages(args.speed)),
+        render_projections(args.speed, load_stages(args.speed, "report")),
+        render(load(args.speed)),
+    ]
     new = replace_block(page, "\n".join(p for p in parts if p).strip())
     if args.check:
         sys.exit(0 if new == page else 1)

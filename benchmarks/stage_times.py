@@ -83,13 +83,20 @@ def main() -> None:
     parser.add_argument("--note", default="", help="what else to know: commit, date, what ran beside it")
     parser.add_argument("--machine", help="the machine that ran it (default: this one)")
     parser.add_argument("--sittings", action="store_true", help="sum each stage's parents over every sitting")
+    parser.add_argument("--profile", default="default", help="its params: default, or report (profiles/report.yaml)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if not args.store.is_file():
         print(f"error: {args.store}: no MLflow store there", file=sys.stderr)
         sys.exit(2)
     stages = stage_times(args.store, args.sittings)
-    record = {"label": args.label, "note": args.note, "machine": args.machine or machine(), "stages": stages}
+    record = {
+        "label": args.label,
+        "note": args.note,
+        "machine": args.machine or machine(),
+        "profile": args.profile,
+        "stages": stages,
+    }
     record["total_seconds"] = sum(s["seconds"] or 0 for s in stages.values())
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{args.out}: {len(stages)} stages, {record['total_seconds']:,} s")

@@ -167,8 +167,12 @@ def test_stage_times_over_sittings_sum_every_parent_of_a_stage(tmp_path):
     parent("svm", 9310, 9400)
     out = tmp_path / "stages.json"
     script = REPO / "benchmarks" / "stage_times.py"
-    _run([str(script), "--store", str(store), "--label", "x", "--sittings", "--out", str(out)], tmp_path)
+    _run(
+        [str(script), "--store", str(store), "--label", "x", "--sittings", "--profile", "report", "--out", str(out)],
+        tmp_path,
+    )
     record = json.loads(out.read_text())
+    assert record["profile"] == "report"
     assert {k: (v["seconds"], v["sittings"]) for k, v in record["stages"].items()} == {
         "tsne": (50, 1),
         "logreg": (700, 2),
@@ -177,6 +181,15 @@ def test_stage_times_over_sittings_sum_every_parent_of_a_stage(tmp_path):
     assert record["total_seconds"] == 840
     table = speed_table.render_stages([record | {"file": "stages-x.json"}])
     assert "| logreg | 700 s, 2 sittings |" in table and "| svm | 90 s |" in table
+    # A run of the report's profile stands beside the projection of the report's scale, not among default runs.
+    speed = tmp_path / "speed"
+    speed.mkdir()
+    (speed / "stages-x.json").write_text(json.dumps(record))
+    projection = {"machine": "m", "rows": [{"stage": "logreg", "measured_s": 20, "projected_s": 600, "how": "h"}]}
+    (speed / "projection-report.json").write_text(json.dumps(projection | {"projected_total_s": 600}))
+    assert speed_table.load_stages(speed) == []
+    ran = speed_table.render_projections(speed, speed_table.load_stages(speed, "report"))
+    assert "| logreg | 20 s | 600 s | 700 s, 2 sittings | h |" in ran and "**840 s (0.2 h)**" in ran
 
 
 def test_a_timing_says_how_much_of_the_cores_other_processes_used():
