@@ -83,7 +83,9 @@ def main() -> None:
     parser.add_argument("--note", default="", help="what else to know: commit, date, what ran beside it")
     parser.add_argument("--machine", help="the machine that ran it (default: this one)")
     parser.add_argument("--sittings", action="store_true", help="sum each stage's parents over every sitting")
-    parser.add_argument("--profile", default="default", help="its params: default, or report (profiles/report.yaml)")
+    parser.add_argument(
+        "--profile", default="default", choices=("default", "report"), help="its params: report is profiles/report.yaml"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if not args.store.is_file():
