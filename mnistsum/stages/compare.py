@@ -164,7 +164,9 @@ def run(params: Params, paths: Paths) -> dict:
                 regime=",".join(sorted(set(REGIMES.values()))),
             ) as child:
                 point = find_point(curve_points, "sumnet", "sums", r["n"]) if p.sumnet else None
-                if point is not None:  # the learning curve trained it: its run holds the per-epoch curves
+                # At all pairs the curve's point may be the sumnet stage's own run, whose test probabilities the
+                # curve does not keep: the sumnet stands here only where the learning curve trained it.
+                if point is not None and not point.get("stage_run"):
                     proba = curve_probabilities[point_key("sumnet", "sums", r["n"])]
                     if len(proba) != len(test):
                         raise InputError(
