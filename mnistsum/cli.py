@@ -171,14 +171,24 @@ def cmd_results(args: argparse.Namespace) -> None:
 
 def cmd_fidelity(args: argparse.Namespace) -> None:
     root = args.run
+    if args.restore:
+        done = fidelity.restore(args.restore, args.run)
+        print(f"{args.run}: restored {', '.join(done) or 'no stage'} from {args.restore} (dvc repro -s runs the rest)")
+        return
+    if args.stages and not args.keep:
+        raise InputError("--stages: needs --keep DEST, the kept run this sitting adds to (e.g. docs/report_scale)")
     if args.probe:
         if not args.keep:
             raise InputError("--probe NAME: needs --keep DEST, the kept run it probes (e.g. docs/report_scale)")
         dest = fidelity.keep_probe(args.run, args.keep, args.probe, args.why)
         print(f"{dest}: changes {fidelity.changed_settings(args.keep, dest)}")
         root = args.keep
+    elif args.keep and args.stages:
+        fidelity.keep(args.run, args.keep, args.stages, args.seconds)
+        print(f"{args.keep}: kept {', '.join(args.stages)} (render it with: mnistsum fidelity --run {args.keep})")
+        return
     elif args.keep:
-        fidelity.keep(args.run, args.keep)
+        fidelity.keep(args.run, args.keep, seconds=args.seconds)
         root = args.keep
     within, compared = fidelity.write(root, args.page, args.json, str(root))
     print(f"{args.page}, {args.json}: {within} of {compared} accuracies within {fidelity.TOLERANCE} (run: {root})")
@@ -360,6 +370,13 @@ def parser() -> argparse.ArgumentParser:
     fd.add_argument("--keep", type=Path, help="first copy the run's files here (e.g. docs/report_scale), render that")
     fd.add_argument("--probe", help="keep --run as a probe of the run kept in --keep: --keep/probes/PROBE/")
     fd.add_argument("--why", default="", help="with --probe: the cause it measures, in one line")
+    fd.add_argument(
+        "--stages",
+        nargs="+",
+        help="with --keep: only these stages' files (one sitting of a long run); keeps, does not render",
+    )
+    fd.add_argument("--seconds", type=float, help="with --keep: the sitting's wall time, kept in sittings.json")
+    fd.add_argument("--restore", type=Path, help="copy a kept run's files into --run (a fresh clone) and stop")
     fd.add_argument("--page", type=Path, default=Path("docs/fidelity.md"))
     fd.add_argument("--json", type=Path, default=Path("docs/fidelity.json"))
     fd.set_defaults(func=cmd_fidelity)

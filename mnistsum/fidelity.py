@@ -6,6 +6,11 @@ A run is a folder holding the files listed in `RUN_FILES` (the stages' metrics, 
 the run's `dvc.lock` and `params.yaml`), as the workspace holds them after `dvc repro` or as `keep` copied them
 into git (`docs/report_scale/`), so a page can be re-rendered from git and compared with a later run.
 
+A run too long for one sitting is kept stage by stage (`keep(..., stages=...)`, `STAGE_FILES`): each stage's
+files go into git the moment it ends, with its wall time and machine in `sittings.json`, and `restore` puts them
+back into a fresh clone, where `dvc repro -s STAGE` runs the next ones (benchmarks/report_sitting.sh). A stage
+not kept yet renders as "not run".
+
 Accuracies are scored: within `TOLERANCE` of the report's or not. What the report's searches chose (a learning
 rate, layer widths, a dropout rate) and the epoch early stopping ended at are listed beside ours, not scored:
 they are outcomes of a search, not measurements of one model.
@@ -27,6 +32,7 @@ import yaml
 
 from mnistsum.errors import InputError
 from mnistsum.files import read_json, write_text
+from mnistsum.machine import machine
 from mnistsum.quotes import (
     CHOSE_ON_TEST,
     REPORT_ACTIVATION,
@@ -43,33 +49,81 @@ from mnistsum.quotes import (
     REPORT_SVM_TRAIN,
     REPORT_SVM_VAL,
 )
-from mnistsum.tracking import flatten
+from mnistsum.tracking import flatten, git_state
 
 TOLERANCE = 0.02
 STUDIES = ("study1", "study2", "study3", "study4")
-# What the renderer reads, relative to a run's root: all small text files.
-RUN_FILES = (
-    "dvc.lock",
-    "params.yaml",
-    *(f"metrics/{s}.json" for s in ("base_mlp", *STUDIES, "activation", "final", "logreg", "svm", "forest", "compare")),
-    *(f"models/{s}.json" for s in (*STUDIES, "activation")),
-    "models/final/best.json",
-    *(f"results/{s}.{ext}" for s in ("logreg", "svm", "forest") for ext in ("csv", "json")),
-    "results/compare.json",
-)
+# What the renderer reads, relative to a run's root, stage by stage: all small text files. The CNN's and the
+# sumnet's summaries are not on the page (PAGE_STAGES); a later sitting's learning curve reads them.
+STAGE_FILES = {
+    "base_mlp": ("metrics/base_mlp.json",),
+    **{s: (f"metrics/{s}.json", f"models/{s}.json") for s in ("study1", "activation", *STUDIES[1:])},
+    "final": ("metrics/final.json", "models/final/best.json"),
+    **{s: (f"metrics/{s}.json", f"models/{s}/best.json") for s in ("cnn", "sumnet")},
+    # kept for their times and numbers; compare needs the curve's probabilities, which stay out of git
+    **{s: (f"metrics/{s}.json",) for s in ("learning_curve", "tsne")},
+    **{s: (f"metrics/{s}.json", f"results/{s}.csv", f"results/{s}.json") for s in ("logreg", "svm", "forest")},
+    "compare": ("metrics/compare.json", "results/compare.json"),
+}
+RUN_HEAD = ("dvc.lock", "params.yaml")
+PAGE_STAGES = tuple(s for s in STAGE_FILES if s not in ("cnn", "sumnet", "learning_curve", "tsne"))
+RUN_FILES = (*RUN_HEAD, *(f for s in PAGE_STAGES for f in STAGE_FILES[s]))
+SITTINGS = "sittings.json"
 PAGE_BEGIN = "<!-- rendered by `mnistsum fidelity` from the run's files; do not edit -->"
 
 
-def keep(src: Path, dest: Path) -> None:
-    """Copy a run's files (RUN_FILES under src) into dest, replacing what a previous keep put there."""
-    missing = [f for f in RUN_FILES if not (src / f).is_file()]
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dest)
+
+
+def keep(src: Path, dest: Path, stages: list[str] | None = None, seconds: float | None = None) -> None:
+    """Copy a run's files (RUN_FILES under src) into dest, replacing what a previous keep put there. With stages,
+    one sitting's: the run's head and those stages' files, into a dest that holds the same run (its params.yaml)
+    or nothing yet; with seconds, the sitting's wall time, machine and commit go into dest/sittings.json."""
+    unknown = [s for s in stages or () if s not in STAGE_FILES]
+    if unknown:
+        raise InputError(f"--stages {unknown[0]}: not a kept stage (one of {', '.join(STAGE_FILES)})")
+    if seconds is not None and not 0 <= seconds < float("inf"):
+        raise InputError(f"--seconds {seconds}: a sitting's wall time, a finite number of seconds >= 0")
+    files = list(RUN_FILES) if stages is None else [*RUN_HEAD, *(f for s in stages for f in STAGE_FILES[s])]
+    missing = [f for f in files if not (src / f).is_file()]
     if missing:
         raise InputError(f"{src}: no {missing[0]} (and {len(missing) - 1} more): run `dvc repro` first")
-    for f in RUN_FILES:
-        (dest / f).parent.mkdir(parents=True, exist_ok=True)
-        tmp = (dest / f).with_name((dest / f).name + ".tmp")
-        shutil.copyfile(src / f, tmp)
-        tmp.replace(dest / f)
+    if stages is not None and (dest / "params.yaml").is_file():
+        if (dest / "params.yaml").read_bytes() != (src / "params.yaml").read_bytes():
+            raise InputError(
+                f"{src}/params.yaml: not the params of the run kept in {dest}: a sitting continues that run "
+                f"(`mnistsum fidelity --restore {dest}` first)"
+            )
+    for f in files:
+        _copy(src / f, dest / f)
+    if seconds is not None:
+        record = {"stages": list(stages or PAGE_STAGES), "wall_s": round(seconds), "machine": machine()}
+        state = git_state()  # the code that ran: the workspace's, so keep from there
+        record["commit"] = state["git.commit"] + (" (uncommitted changes)" if state["git.dirty"] == "true" else "")
+        done = read_json(dest / SITTINGS)["sittings"] if (dest / SITTINGS).is_file() else []
+        write_text(dest / SITTINGS, json.dumps({"sittings": [*done, record]}, indent=1) + "\n")
+
+
+def restore(kept: Path, workspace: Path) -> list[str]:
+    """Put a kept run's files back into a workspace (a fresh clone), so `dvc repro -s` runs its next stages
+    there; returns the stages it restored. Its probes and sittings stay where they are."""
+    if not all((kept / f).is_file() for f in RUN_HEAD):
+        raise InputError(f"{kept}: no dvc.lock or params.yaml: not a kept run (`mnistsum fidelity --keep` makes one)")
+    here = workspace / "params.yaml"
+    if here.is_file() and here.read_bytes() != (kept / "params.yaml").read_bytes():
+        raise InputError(
+            f"{here}: not the params of the run kept in {kept} (changed: "
+            f"{', '.join(changed_settings(kept, workspace)) or 'formatting'}): a sitting continues that run "
+            "with its own params; start a new run elsewhere to change them"
+        )
+    done = kept_stages(kept)
+    for f in (*RUN_HEAD, *(f for s in done for f in STAGE_FILES[s])):
+        _copy(kept / f, workspace / f)
+    return done
 
 
 def changed_settings(run: Path, probe: Path) -> dict[str, Any]:
@@ -136,10 +190,14 @@ def _record(section: str, row: str, measure: str, report: float, ours: float | N
 def records(root: Path) -> list[dict[str, Any]]:
     """One record per number the report gives, with ours from the run under root (None where this run's budget
     did not compute it, e.g. an iteration count its params leave out)."""
-    missing = [f for f in RUN_FILES if not (root / f).is_file()]
+    missing = [f for f in RUN_HEAD if not (root / f).is_file()]
     if missing:
         raise InputError(f"{root}: no {missing[0]}: not a run's files (`mnistsum fidelity --keep` copies them)")
-    metric = {s: read_json(root / f"metrics/{s}.json") for s in ("base_mlp", *STUDIES, "activation", "final")}
+    kept = set(kept_stages(root))
+    metric = {
+        s: read_json(root / f"metrics/{s}.json") if s in kept else {}
+        for s in ("base_mlp", *STUDIES, "activation", "final")
+    }
     out = []
     nn = "Neural networks (3.1-3.3)"
     for stage, report in REPORT_NN.items():
@@ -147,26 +205,26 @@ def records(root: Path) -> list[dict[str, Any]]:
             continue
         m = metric[stage]
         out.append(_record(nn, stage, "test", report, m.get("test_accuracy"), m.get("regime", "?")))
-    act = read_json(root / "models/activation.json")
+    act = read_json(root / "models/activation.json") if "activation" in kept else {}
     for name, report in REPORT_ACTIVATION.items():
         ours = act.get("by_activation", {}).get(name, {}).get("test_accuracy")
-        out.append(_record("Activation study (3.2)", name, "test", report, ours, metric["activation"]["regime"]))
+        regime = metric["activation"].get("regime", "?")
+        out.append(_record("Activation study (3.2)", name, "test", report, ours, regime))
     for stage, chosen in REPORT_CHOSEN.items():
-        config = read_json(root / f"models/{stage}.json")["config"]
-        regime = metric[stage]["regime"]
+        config = read_json(root / f"models/{stage}.json")["config"] if stage in kept else None
+        regime = metric[stage].get("regime", "?")
         for key, report in chosen.items():
-            ours = config.get(key)
+            ours = None if config is None else config.get(key)
             if isinstance(report, list):
-                ours = list(ours or [])
-                out.append(
-                    _record("Chosen by the studies (3.2)", stage, "layers", len(report), len(ours), regime, False)
-                )
+                ours = None if config is None else list(ours or [])
+                layers = None if ours is None else len(ours)
+                out.append(_record("Chosen by the studies (3.2)", stage, "layers", len(report), layers, regime, False))
                 for i, units in enumerate(report):
-                    got = ours[i] if i < len(ours) else None
+                    got = ours[i] if ours is not None and i < len(ours) else None
                     out.append(_record("Chosen by the studies (3.2)", stage, f"units[{i}]", units, got, regime, False))
             else:
                 out.append(_record("Chosen by the studies (3.2)", stage, key, report, ours, regime, False))
-    final = read_json(root / "models/final/best.json")
+    final = read_json(root / "models/final/best.json") if "final" in kept else {}
     out.append(
         _record(
             nn,
@@ -174,7 +232,7 @@ def records(root: Path) -> list[dict[str, Any]]:
             "epochs run",
             REPORT_FINAL_STOPPED_AFTER,
             final.get("epochs_run"),
-            metric["final"]["regime"],
+            metric["final"].get("regime", "?"),
             False,
         )
     )
@@ -183,25 +241,21 @@ def records(root: Path) -> list[dict[str, Any]]:
         ("svm", REPORT_SVM, REPORT_SVM_VAL, REPORT_SVM_TRAIN),
         ("forest", REPORT_FOREST, {}, REPORT_FOREST_TRAIN),
     ):
-        grid = _grid(root, stage)
+        grid = _grid(root, stage) if stage in kept else {}
         section = {"logreg": "Logistic regression (5.1)", "svm": "SVM (5.2)", "forest": "Random forest (5.3)"}[stage]
         for label in dict.fromkeys([*test, *val, *train]):
             for measure, quoted in (("test", test), ("val", val), ("train", train)):
                 if label in quoted:
                     ours = grid.get(label, {}).get(f"{measure}_accuracy")
                     out.append(_record(section, label, measure, quoted[label], ours, "sums"))
-    sizes = read_json(root / "results/compare.json")["sizes"]
-    largest = sizes[-1]
-    ratio = largest["sequential_argmax"]["accuracy"] / max(largest["combined"]["accuracy"], 1e-12)
-    rec = _record(
-        "Combined vs sequential (6)",
-        f"sequential / combined test accuracy at {largest['n']:,} pairs",
-        "ratio, at least",
-        REPORT_SEQUENTIAL_OVER_COMBINED,
-        ratio,
-        "sums",
-    )
-    rec["within"] = ratio >= REPORT_SEQUENTIAL_OVER_COMBINED  # the report's claim is "more than four times"
+    row, ratio = "sequential / combined test accuracy at the largest size", None
+    if "compare" in kept:
+        largest = read_json(root / "results/compare.json")["sizes"][-1]
+        row = f"sequential / combined test accuracy at {largest['n']:,} pairs"
+        ratio = largest["sequential_argmax"]["accuracy"] / max(largest["combined"]["accuracy"], 1e-12)
+    rec = _record("Combined vs sequential (6)", row, "ratio, at least", REPORT_SEQUENTIAL_OVER_COMBINED, ratio, "sums")
+    if ratio is not None:
+        rec["within"] = ratio >= REPORT_SEQUENTIAL_OVER_COMBINED  # the report's claim is "more than four times"
     out.append(rec)
     return out
 
@@ -229,15 +283,48 @@ def _delta(r: dict) -> str:
     return f"**{text}**" if r["scored"] and not r["within"] else text
 
 
+def kept_stages(root: Path) -> list[str]:
+    """The stages whose files the run under root holds, in pipeline order."""
+    return [s for s, files in STAGE_FILES.items() if all((root / f).is_file() for f in files)]
+
+
 def _run_line(root: Path) -> str:
     params = yaml.safe_load((root / "params.yaml").read_text())
-    machine = read_json(root / "metrics/base_mlp.json").get("machine", "unrecorded")
+    machines = {read_json(root / STAGE_FILES[s][0]).get("machine", "unrecorded") for s in kept_stages(root)}
     s1 = params.get("study1", {})
     return (
         f"The run: studies of {s1.get('n_trials')} trials x {s1.get('epochs')} epochs on "
         f"{s1.get('train_fraction')} of the training pairs, split `{params.get('prepare', {}).get('split')}`, "
-        f"seed {params.get('base', {}).get('seed')}; made on {machine}."
+        f"seed {params.get('base', {}).get('seed')}; made on {' and '.join(sorted(machines)) or 'no machine yet'}."
     )
+
+
+def _not_run(root: Path) -> str:
+    left = [s for s in PAGE_STAGES if s not in kept_stages(root)]
+    return f"yet ({', '.join(left)} still to run) or " * bool(left) + "at this run's budget"
+
+
+def _sittings(root: Path) -> list[str]:
+    """The stage times of a run kept sitting by sitting (sittings.json), and the stages still to run."""
+    if not (root / SITTINGS).is_file():
+        return []
+    lines = [
+        "## The run's sittings",
+        "",
+        f"Kept stage by stage (`benchmarks/report_sitting.sh`, `{SITTINGS}`): each stage's wall time from `dvc "
+        "repro -s` to its end, on the machine and code that ran it.",
+        "",
+        "| stages | wall time | machine | commit |",
+        "|---|---|---|---|",
+    ]
+    done = read_json(root / SITTINGS)["sittings"]
+    for s in done:
+        minutes = f"{s['wall_s'] / 60:.1f} min"
+        lines.append(f"| {', '.join(s['stages'])} | {minutes} | {s['machine']} | {s['commit'][:12]} |")
+    total = sum(s["wall_s"] for s in done) / 3600
+    left = [s for s in STAGE_FILES if s not in kept_stages(root)]
+    lines += ["", f"{total:.2f} h of stages so far; still to run: {', '.join(left) or 'none'}.", ""]
+    return lines
 
 
 def render(root: Path, source: str) -> tuple[str, str]:
@@ -264,7 +351,7 @@ def render(root: Path, source: str) -> tuple[str, str]:
         f"(its files: `{source}`). {_run_line(root)}",
         "",
         f"Accuracies within {TOLERANCE} of the report's: **{within} of {len(scored)}** compared "
-        f"({sum(r['ours'] is None for r in recs)} not run at this run's budget; "
+        f"({sum(r['ours'] is None for r in recs)} not run {_not_run(root)}; "
         f"{sum(not r['scored'] for r in recs)} choices and epoch counts listed, not scored). "
         "A delta in bold is over the tolerance. `regime` says what ours trained on: `sums` the given pairs' sum "
         "labels (as the report did), `digits` fresh pairs labelled from the digit labels.",
@@ -300,6 +387,7 @@ def render(root: Path, source: str) -> tuple[str, str]:
             cells = [r["section"], r["row"], r["measure"], _fmt(r["report"]), _fmt(r["ours"]), _delta(r)]
             lines.append("| " + " | ".join([*cells, found or "not probed yet"]) + " |")
         lines.append("")
+    lines += _sittings(root)
     lines += ["## Where the report's procedure read the test set", ""]
     lines += [f"- {stage}: {note}." for stage, note in CHOSE_ON_TEST.items()]
     page = "\n".join(lines) + "\n"

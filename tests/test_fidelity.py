@@ -2,6 +2,7 @@
 the folder the committed JSON names as its source, and compared."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -79,3 +80,83 @@ def test_a_probe_is_kept_beside_the_run_and_its_number_shown_for_the_gap_it_meas
         in text
     )
     assert "not probed yet" in text  # the other gaps
+
+
+def test_a_long_run_is_kept_stage_by_stage_and_restored_into_a_fresh_clone(tmp_path, monkeypatch):
+    """A sitting keeps only its stages (the rest render as "not run yet"), adds its wall time, refuses another
+    run's params, and restores what it kept into a fresh workspace, nothing more."""
+    workspace, kept = tmp_path / "workspace", tmp_path / "kept"
+    shutil.copytree(REPO / "docs" / "default_scale", workspace)
+    monkeypatch.chdir(workspace)  # the commit recorded is the workspace's (here none: "unknown")
+    fidelity.keep(workspace, kept, ["study1", "activation"], seconds=754)
+    assert fidelity.kept_stages(kept) == ["study1", "activation"]
+    assert not (kept / "metrics" / "base_mlp.json").exists()
+    sittings = json.loads((kept / "sittings.json").read_text())["sittings"]
+    assert [(s["stages"], s["wall_s"]) for s in sittings] == [(["study1", "activation"], 754)]
+    fidelity.keep(workspace, kept, ["base_mlp"], seconds=30)
+    assert len(json.loads((kept / "sittings.json").read_text())["sittings"]) == 2
+
+    page, data = fidelity.render(kept, "kept")
+    recs = {(r["row"], r["measure"]): r["ours"] for r in json.loads(data)["records"]}
+    assert recs[("study1", "test")] == pytest.approx(0.8635) and recs[("study2", "test")] is None
+    assert recs[("tanh", "test")] is not None and recs[("default", "test")] is None
+    assert "not run yet (study2, study3, study4, final, logreg, svm, forest, compare still to run)" in page
+    assert "| study1, activation | 12.6 min |" in page and "| base_mlp | 0.5 min |" in page
+
+    other = yaml.safe_load((workspace / "params.yaml").read_text())
+    other["study2"]["n_trials"] = 3
+    (workspace / "params.yaml").write_text(yaml.safe_dump(other))
+    with pytest.raises(InputError, match=r"params.yaml: not the params of the run kept in .*kept"):
+        fidelity.keep(workspace, kept, ["study2"])
+    with pytest.raises(InputError, match=r"changed: study2.n_trials\): a sitting continues that run"):
+        fidelity.restore(kept, workspace)
+    with pytest.raises(InputError, match=r"--stages report: not a kept stage"):
+        fidelity.keep(workspace, kept, ["report"])
+    with pytest.raises(InputError, match=r"--seconds nan"):
+        fidelity.keep(workspace, kept, ["base_mlp"], seconds=float("nan"))
+
+    fresh = tmp_path / "fresh"
+    assert fidelity.restore(kept, fresh) == ["base_mlp", "study1", "activation"]
+    assert sorted(str(p.relative_to(fresh)) for p in fresh.rglob("*") if p.is_file()) == sorted(
+        ["dvc.lock", "params.yaml", "metrics/base_mlp.json", "metrics/study1.json", "models/study1.json"]
+        + ["metrics/activation.json", "models/activation.json"]
+    )
+
+
+@pytest.mark.slow
+def test_two_sittings_on_two_fresh_clones_make_one_run(tmp_path):
+    """benchmarks/report_sitting.sh for real (tiny profile): the second clone restores the first sitting's
+    stages and runs only its own with `dvc repro -s`; the keeper holds both, its page rendered."""
+    keeper = tmp_path / "keeper"
+    (keeper / "docs").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "DVC_"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", REPORT_PROFILE="profiles/tiny.yaml")
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+    def sitting(name: str, *stages: str) -> str:
+        clone = tmp_path / name
+        for part in ("mnistsum", "pipelines", "profiles", "sources", "benchmarks", "dvc.yaml", "params.yaml"):
+            (shutil.copytree if (REPO / part).is_dir() else shutil.copy2)(REPO / part, clone / part)
+        shutil.copytree(REPO / ".dvc", clone / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+        for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", name]):
+            subprocess.run(cmd, cwd=clone, env=env, check=True, capture_output=True)
+        script = ["bash", "benchmarks/report_sitting.sh", str(keeper), *stages]
+        proc = subprocess.run(
+            script, cwd=clone, env={**env, "PYTHONPATH": str(clone)}, capture_output=True, text=True, timeout=900
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout + proc.stderr
+
+    sitting("first", "base_mlp", "study1")
+    log = sitting("second", "activation")
+    assert "restored base_mlp, study1 from" in log
+    assert "Running stage 'activation'" in log and "Running stage 'study1'" not in log
+    kept = keeper / "docs" / "report_scale"
+    assert fidelity.kept_stages(kept) == ["base_mlp", "study1", "activation"]
+    lock = yaml.safe_load((kept / "dvc.lock").read_text())["stages"]
+    assert {"base_mlp", "study1", "activation"} <= set(lock) and "study2" not in lock
+    sittings = json.loads((kept / "sittings.json").read_text())["sittings"]
+    assert [s["stages"] for s in sittings] == [["base_mlp"], ["study1"], ["activation"]]
+    data = json.loads((keeper / "docs" / "fidelity.json").read_text())
+    assert data["source"] == "docs/report_scale"
+    assert next(r for r in data["records"] if r["row"] == "relu")["ours"] is not None
