@@ -17,6 +17,7 @@ import numpy as np
 from mnistsum import models, training
 from mnistsum.data.feed import training_arrays
 from mnistsum.data.pairs import load_split
+from mnistsum.machine import machine
 from mnistsum.models.specs import MlpSpec
 from mnistsum.params import load_params
 from mnistsum.stages.family import evaluate
@@ -72,6 +73,7 @@ def main() -> None:
             schedule=schedule,
             regime=regime,
             monitors=[lambda m: models.measures(m, {"val": pairs["val"], "test": pairs["test"]})],
+            precision=params.base.precision,  # as the stages train (bfloat16 only where the CPU has it)
         )
         seconds = time.perf_counter() - t0
         report, _ = evaluate(result.model, pairs, params.base.ece_bins, Path("/tmp/mnistsum-bench"), family)
@@ -88,7 +90,10 @@ def main() -> None:
                 "parameters": int(result.model.count_params()),
             }
         )
-    print(f"\ndevice: {device}; {len(pairs['train']):,} training pairs, {len(pairs['test']):,} test pairs\n")
+    print(
+        f"\ndevice: {device}, {params.base.precision}; {len(pairs['train']):,} training pairs, "
+        f"{len(pairs['test']):,} test pairs\n"
+    )
     print(
         "| family | test sum acc | test digit acc | epochs | s/epoch (median) | training s | pairs/s inference "
         "| parameters |"
@@ -101,7 +106,8 @@ def main() -> None:
             f"| {r['train_seconds']:.0f} | {r['pairs_per_second']:,.0f} | {r['parameters']:,} |"
         )
     if args.out:
-        args.out.write_text(json.dumps({"device": device, "rows": rows}, indent=1))
+        record = {"device": device, "machine": machine(), "precision": params.base.precision, "rows": rows}
+        args.out.write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":
