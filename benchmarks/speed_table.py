@@ -168,6 +168,32 @@ def _sittings(s: dict) -> str:
     return f", {s['sittings']} sittings" if s.get("sittings", 1) > 1 else ""
 
 
+def render_models(folder: Path) -> str:
+    """benchmarks/models.py runs (models-*.json), one row per family: what a lever costs in accuracy at equal
+    epochs, beside its training time."""
+    runs = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("models-*.json"))]
+    if not runs:
+        return ""
+    lines = [
+        "| run | machine | precision | family | epochs | test sum accuracy | digit accuracy | s/epoch | training s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for r in run["rows"]:
+            digit = f"{r['digit_accuracy']:.4f}" if r.get("digit_accuracy") is not None else "-"
+            cells = [run["file"], run.get("machine", "-"), run.get("precision", "float32"), r["family"]]
+            cells += [str(r["epochs_run"]), f"{r['test_accuracy']:.4f}", digit, f"{r['seconds_per_epoch']:.1f}"]
+            lines.append("| " + " | ".join([*cells, f"{r['train_seconds']:.0f}"]) + " |")
+    return (
+        "\n".join(lines)
+        + "\n\n"
+        + (
+            "The families trained as the stages train them, for the epochs shown, one run after another on one machine "
+            "(`benchmarks/models.py --epochs N --out docs/speed/models-NAME.json`, `--params` for another precision)."
+        )
+    )
+
+
 def replace_block(page: str, block: str) -> str:
     if BEGIN not in page or END not in page:
         raise SystemExit(f"error: no speed block ({BEGIN} ... {END}) in the page")
@@ -187,6 +213,7 @@ def main() -> None:
         render_stages(load_stages(args.speed)),
         render_projections(args.speed, load_stages(args.speed, "report")),
         render(load(args.speed)),
+        render_models(args.speed),
     ]
     new = replace_block(page, "\n".join(p for p in parts if p).strip())
     if args.check:

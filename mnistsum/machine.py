@@ -62,9 +62,32 @@ def _busy_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def _descendant_seconds(root: int) -> float:
+    """CPU seconds of root's live descendants (and of the children they reaped): a pool that outlives the
+    timing (joblib's workers, local Optuna workers) is this process's own work, not another's. os.times counts
+    only children already reaped."""
+    parent, used = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended while listed
+            continue
+        pid = int(stat.parent.name)
+        parent[pid] = int(fields[1])
+        used[pid] = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    total, todo = 0, [root]
+    while todo:
+        current = todo.pop()
+        for pid, ppid in parent.items():
+            if ppid == current:
+                total += used[pid]
+                todo.append(pid)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _own_seconds() -> float:
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return t.user + t.system + t.children_user + t.children_system + _descendant_seconds(os.getpid())
 
 
 class Elsewhere:
