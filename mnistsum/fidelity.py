@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +103,18 @@ def keep(src: Path, dest: Path, stages: list[str] | None = None, seconds: float 
         _copy(src / f, dest / f)
     if seconds is not None:
         record = {"stages": list(stages or PAGE_STAGES), "wall_s": round(seconds), "machine": machine()}
-        state = git_state()  # the code that ran: the workspace's, so keep from there
-        record["commit"] = state["git.commit"] + (" (uncommitted changes)" if state["git.dirty"] == "true" else "")
+        record["commit"] = _code_commit()
         done = read_json(dest / SITTINGS)["sittings"] if (dest / SITTINGS).is_file() else []
         write_text(dest / SITTINGS, json.dumps({"sittings": [*done, record]}, indent=1) + "\n")
+
+
+def _code_commit() -> str:
+    """The commit of the code that ran (the workspace's, so keep from there), and whether its code differed: a
+    sitting's params.yaml is the profile's, kept beside, so only the library, stages and pipeline count."""
+    state = git_state()
+    code = ["git", "status", "--porcelain", "--untracked-files=no", "--", "mnistsum", "pipelines", "dvc.yaml"]
+    changed = subprocess.run(code, capture_output=True, text=True, timeout=30).stdout.strip()
+    return state["git.commit"] + (" (with uncommitted code)" if changed else "")
 
 
 def restore(kept: Path, workspace: Path) -> list[str]:

@@ -157,6 +157,7 @@ def test_two_sittings_on_two_fresh_clones_make_one_run(tmp_path):
     assert {"base_mlp", "study1", "activation"} <= set(lock) and "study2" not in lock
     sittings = json.loads((kept / "sittings.json").read_text())["sittings"]
     assert [s["stages"] for s in sittings] == [["base_mlp"], ["study1"], ["activation"]]
+    assert all(len(s["commit"]) == 40 for s in sittings)  # the profile's params.yaml is not uncommitted code
     data = json.loads((keeper / "docs" / "fidelity.json").read_text())
     assert data["source"] == "docs/report_scale"
     assert next(r for r in data["records"] if r["row"] == "relu")["ours"] is not None
