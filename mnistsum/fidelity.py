@@ -99,8 +99,15 @@ def keep(src: Path, dest: Path, stages: list[str] | None = None, seconds: float 
                 f"{src}/params.yaml: not the params of the run kept in {dest}: a sitting continues that run "
                 f"(`mnistsum fidelity --restore {dest}` first)"
             )
+    merged = stages is not None and (dest / "dvc.lock").is_file()
+    if merged:  # the kept stages' lock entries stay, whether or not this workspace restored them
+        lock = yaml.safe_load((src / "dvc.lock").read_text())
+        kept_lock = yaml.safe_load((dest / "dvc.lock").read_text())
+        lock["stages"] = {**kept_lock.get("stages", {}), **lock.get("stages", {})}
+        write_text(dest / "dvc.lock", yaml.safe_dump(lock, sort_keys=False))
     for f in files:
-        _copy(src / f, dest / f)
+        if not (merged and f == "dvc.lock"):
+            _copy(src / f, dest / f)
     if seconds is not None:
         record = {"stages": list(stages or PAGE_STAGES), "wall_s": round(seconds), "machine": machine()}
         record["commit"] = _code_commit()
