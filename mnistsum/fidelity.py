@@ -220,15 +220,15 @@ def records(root: Path) -> list[dict[str, Any]]:
         if stage == "activation":  # the report's relu row: counted once, in the activation study below
             continue
         m = metric[stage]
-        out.append(_record(nn, stage, "test", report, m.get("test_accuracy"), m.get("regime", "?")))
+        out.append(_record(nn, stage, "test", report, m.get("test_accuracy"), m.get("regime", "-")))
     act = read_json(root / "models/activation.json") if "activation" in kept else {}
     for name, report in REPORT_ACTIVATION.items():
         ours = act.get("by_activation", {}).get(name, {}).get("test_accuracy")
-        regime = metric["activation"].get("regime", "?")
+        regime = metric["activation"].get("regime", "-")
         out.append(_record("Activation study (3.2)", name, "test", report, ours, regime))
     for stage, chosen in REPORT_CHOSEN.items():
         config = read_json(root / f"models/{stage}.json")["config"] if stage in kept else None
-        regime = metric[stage].get("regime", "?")
+        regime = metric[stage].get("regime", "-")
         for key, report in chosen.items():
             ours = None if config is None else config.get(key)
             if isinstance(report, list):
@@ -248,7 +248,7 @@ def records(root: Path) -> list[dict[str, Any]]:
             "epochs run",
             REPORT_FINAL_STOPPED_AFTER,
             final.get("epochs_run"),
-            metric["final"].get("regime", "?"),
+            metric["final"].get("regime", "-"),
             False,
         )
     )
