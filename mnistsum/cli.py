@@ -180,7 +180,7 @@ def cmd_fidelity(args: argparse.Namespace) -> None:
     if args.probe:
         if not args.keep:
             raise InputError("--probe NAME: needs --keep DEST, the kept run it probes (e.g. docs/report_scale)")
-        dest = fidelity.keep_probe(args.run, args.keep, args.probe, args.why)
+        dest = fidelity.keep_probe(args.run, args.keep, args.probe, args.why, args.stages)
         print(f"{dest}: changes {fidelity.changed_settings(args.keep, dest)}")
         root = args.keep
     elif args.keep and args.stages:

@@ -149,13 +149,14 @@ def changed_settings(run: Path, probe: Path) -> dict[str, Any]:
     return {k: other.get(k) for k in sorted(set(base) | set(other)) if base.get(k) != other.get(k)}
 
 
-def keep_probe(src: Path, run: Path, name: str, why: str) -> Path:
+def keep_probe(src: Path, run: Path, name: str, why: str, stages: list[str] | None = None) -> Path:
     """Keep the workspace under src as a probe of the kept run under run: run/probes/NAME/, with why (one line: the
-    cause it measures). Refused when its params do not differ from the run's."""
+    cause it measures); with stages, only theirs (a probe that re-ran base_mlp alone). Refused when its params do
+    not differ from the run's."""
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"--probe {name!r}: a folder name of letters, digits, - and _")
     dest = run / "probes" / name
-    keep(src, dest)
+    keep(src, dest, stages)
     changed = changed_settings(run, dest)
     if not changed:
         shutil.rmtree(dest)

@@ -119,6 +119,10 @@ def test_a_long_run_is_kept_stage_by_stage_and_restored_into_a_fresh_clone(tmp_p
     with pytest.raises(InputError, match=r"--seconds nan"):
         fidelity.keep(workspace, kept, ["base_mlp"], seconds=float("nan"))
 
+    probe = fidelity.keep_probe(workspace, kept, "fewer-trials", "study2's budget", ["base_mlp"])
+    assert sorted(p.name for p in probe.rglob("*.json")) == ["base_mlp.json", "probe.json"]
+    assert fidelity.probes(kept)["fewer-trials"]["changed"] == {"study2.n_trials": 3}
+
     fresh = tmp_path / "fresh"
     assert fidelity.restore(kept, fresh) == ["base_mlp", "study1", "activation"]
     assert sorted(str(p.relative_to(fresh)) for p in fresh.rglob("*") if p.is_file()) == sorted(
