@@ -301,8 +301,17 @@ def _delta(r: dict) -> str:
 
 
 def kept_stages(root: Path) -> list[str]:
-    """The stages whose files the run under root holds, in pipeline order."""
-    return [s for s, files in STAGE_FILES.items() if all((root / f).is_file() for f in files)]
+    """The stages whose files the run under root holds, in pipeline order; a stage with only some of its files is
+    a damaged copy, refused naming the first missing one (never rendered as "not run")."""
+    done = []
+    for stage, files in STAGE_FILES.items():
+        held = [(root / f).is_file() for f in files]
+        if all(held):
+            done.append(stage)
+        elif any(held):
+            missing = files[held.index(False)]
+            raise InputError(f"{root}: no {missing}, though {stage}'s other files are there: a damaged copy of a run")
+    return done
 
 
 def _run_line(root: Path) -> str:

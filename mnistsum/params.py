@@ -430,17 +430,23 @@ def overlay(base: dict, changes: dict, path: Path, loc: tuple[str, ...] = ()) ->
     return out
 
 
+MATERIALISED = "# Materialised from"
+
+
 def materialise(profile: str | Path, base: str | Path = "params.yaml", out: str | Path = "params.yaml") -> Params:
     """Write the complete params file `base` + `profile` to `out` (atomically), keeping the base's comments: what
     `dvc repro` then reads. Validated before anything is written."""
     params = load_params(base, profile)
     rt = ruamel.yaml.YAML()  # round-trip: the base file's comments and layout survive the overlay
     rt.width = 120
-    doc = rt.load(Path(base).read_text())
+    lines = Path(base).read_text().splitlines(keepends=True)
+    while lines and lines[0].startswith(MATERIALISED):  # a base already materialised: one header, not two
+        lines.pop(0)
+    doc = rt.load("".join(lines))
     _apply(doc, _read_mapping(Path(profile)), f"from {Path(profile).as_posix()}")
     text = io.StringIO()
     rt.dump(doc, text)
-    header = f"# Materialised from {Path(base).name} + {Path(profile).as_posix()} (mnistsum params {Path(profile)})\n"
+    header = f"{MATERIALISED} {Path(base).name} + {Path(profile).as_posix()} (mnistsum params {Path(profile)})\n"
     write_text(out, header + text.getvalue())
     return params
 

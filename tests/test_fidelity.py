@@ -40,6 +40,18 @@ def test_a_folder_without_a_run_is_refused_by_name(tmp_path):
         fidelity.keep(tmp_path, tmp_path / "kept")
 
 
+def test_a_kept_stage_missing_one_of_its_files_is_refused_naming_it(tmp_path):
+    """A copy that lost one file of a stage is damaged, not "not run": the page would hide the loss."""
+    kept = tmp_path / "kept"
+    shutil.copytree(REPO / "docs" / "default_scale", kept)
+    (kept / "results" / "svm.csv").unlink()
+    with pytest.raises(InputError, match=r"no results/svm.csv, though svm's other files are there"):
+        fidelity.records(kept)
+    for f in fidelity.STAGE_FILES["svm"]:
+        (kept / f).unlink(missing_ok=True)
+    assert "svm" not in fidelity.kept_stages(kept) and "forest" in fidelity.kept_stages(kept)
+
+
 def _mnistsum(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mnistsum.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300

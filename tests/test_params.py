@@ -31,6 +31,17 @@ def test_a_profile_changes_only_the_keys_it_names(tmp_path):
     assert "# drives numpy, Keras" in out.read_text()  # the default file's comments survive
 
 
+def test_materialising_a_profile_twice_writes_the_same_file(tmp_path):
+    """A sitting re-materialises the profile in a clone that already did: the params must stay byte for byte the
+    kept run's (one header, not two), or the sitting is refused as another run."""
+    out = tmp_path / "params.yaml"
+    out.write_text((REPO / "params.yaml").read_text())
+    materialise(REPO / "profiles" / "report.yaml", out, out)
+    once = out.read_text()
+    materialise(REPO / "profiles" / "report.yaml", out, out)
+    assert out.read_text() == once and once.count("# Materialised from") == 1
+
+
 def test_a_profile_cannot_add_a_key(tmp_path):
     profile = tmp_path / "typo.yaml"
     profile.write_text("study1: {n_trails: 3}\n")
