@@ -99,11 +99,11 @@ def keep(src: Path, dest: Path, stages: list[str] | None = None, seconds: float 
                 f"{src}/params.yaml: not the params of the run kept in {dest}: a sitting continues that run "
                 f"(`mnistsum fidelity --restore {dest}` first)"
             )
-    merged = stages is not None and (dest / "dvc.lock").is_file()
+    merged = stages is not None
     if merged:  # the kept stages' lock entries stay, whether or not this workspace restored them
         lock = yaml.safe_load((src / "dvc.lock").read_text())
-        kept_lock = yaml.safe_load((dest / "dvc.lock").read_text())
-        lock["stages"] = {**kept_lock.get("stages", {}), **lock.get("stages", {})}
+        held = yaml.safe_load((dest / "dvc.lock").read_text()) if (dest / "dvc.lock").is_file() else {}
+        lock["stages"] = _sitting_lock(held.get("stages", {}), lock.get("stages", {}), stages, kept_stages(dest))
         write_text(dest / "dvc.lock", yaml.safe_dump(lock, sort_keys=False))
     for f in files:
         if not (merged and f == "dvc.lock"):
@@ -113,6 +113,17 @@ def keep(src: Path, dest: Path, stages: list[str] | None = None, seconds: float 
         record["commit"] = _code_commit()
         done = read_json(dest / SITTINGS)["sittings"] if (dest / SITTINGS).is_file() else []
         write_text(dest / SITTINGS, json.dumps({"sittings": [*done, record]}, indent=1) + "\n")
+
+
+def _sitting_lock(held: dict, here: dict, stages: list[str], kept: list[str]) -> dict:
+    """The lock entries of a run kept sitting by sitting: the stages kept before and this sitting's, plus the
+    stages that feed them (check_params, prepare: not kept stages, their entries the latest). A workspace's
+    entries for stages it did not keep (the clone's own, from another run's params) stay out: the kept lock
+    says what ran at the kept params and nothing else."""
+    keep = [s for s in here if s not in STAGE_FILES or s in stages]
+    keep += [s for s in held if s in kept and s not in stages]
+    order = [*here, *(s for s in held if s not in here)]
+    return {s: here[s] if s in here and (s in stages or s not in STAGE_FILES) else held[s] for s in order if s in keep}
 
 
 def _code_commit() -> str:

@@ -105,11 +105,15 @@ def test_a_long_run_is_kept_stage_by_stage_and_restored_into_a_fresh_clone(tmp_p
     assert not (kept / "metrics" / "base_mlp.json").exists()
     sittings = json.loads((kept / "sittings.json").read_text())["sittings"]
     assert [(s["stages"], s["wall_s"]) for s in sittings] == [(["study1", "activation"], 754)]
+    locked = yaml.safe_load((kept / "dvc.lock").read_text())["stages"]  # the clone's other entries stay out
+    assert [s for s in locked if s in fidelity.STAGE_FILES] == ["study1", "activation"] and "prepare" in locked
     lock = yaml.safe_load((workspace / "dvc.lock").read_text())
     del lock["stages"]["study1"]  # a workspace that did not restore the kept run: its stages' entries stay kept
     (workspace / "dvc.lock").write_text(yaml.safe_dump(lock))
     fidelity.keep(workspace, kept, ["base_mlp"], seconds=30)
     assert len(json.loads((kept / "sittings.json").read_text())["sittings"]) == 2
+    locked = yaml.safe_load((kept / "dvc.lock").read_text())["stages"]
+    assert sorted(s for s in locked if s in fidelity.STAGE_FILES) == ["activation", "base_mlp", "study1"]
     assert {"study1", "base_mlp"} <= set(yaml.safe_load((kept / "dvc.lock").read_text())["stages"])
 
     page, data = fidelity.render(kept, "kept")
