@@ -20,10 +20,16 @@ mnistsum params "${REPORT_PROFILE:-profiles/report.yaml}"  # another profile onl
 if [ -f "$kept/dvc.lock" ]; then mnistsum fidelity --restore "$kept"; fi
 dvc repro -s check_params
 dvc repro -s prepare
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for stage in "$@"; do
     start=$(date +%s)
     echo "$(date -u +%H:%M:%S) sitting: $stage starts"
-    dvc repro -s "$stage"
+    dvc repro -s "$stage" 2>&1 | tee "$log"
+    if grep -q "Stage '$stage' didn't change, skipping" "$log"; then  # restored or already made: no new sitting
+        echo "$(date -u +%H:%M:%S) sitting: $stage had run already; nothing new to keep"
+        continue
+    fi
     mnistsum fidelity --keep "$kept" --stages "$stage" --seconds $(($(date +%s) - start))
     (cd "$repo" && mnistsum fidelity --run docs/report_scale)
     echo "$(date -u +%H:%M:%S) sitting: $stage kept; commit docs/report_scale and docs/fidelity.* in $repo"

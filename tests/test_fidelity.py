@@ -150,7 +150,8 @@ def test_a_long_run_is_kept_stage_by_stage_and_restored_into_a_fresh_clone(tmp_p
 @pytest.mark.slow
 def test_two_sittings_on_two_fresh_clones_make_one_run(tmp_path):
     """benchmarks/report_sitting.sh for real (tiny profile): the second clone restores the first sitting's
-    stages and runs only its own with `dvc repro -s`; the keeper holds both, its page rendered."""
+    stages and runs only its own with `dvc repro -s`; the keeper holds both, its page rendered. A stage dvc
+    skips (it had run) adds no sitting."""
     keeper = tmp_path / "keeper"
     (keeper / "docs").mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "DVC_"))}
@@ -171,7 +172,8 @@ def test_two_sittings_on_two_fresh_clones_make_one_run(tmp_path):
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         return proc.stdout + proc.stderr
 
-    sitting("first", "base_mlp", "study1")
+    first = sitting("first", "base_mlp", "study1", "base_mlp")  # named twice: dvc skips it, no second sitting
+    assert "sitting: base_mlp had run already; nothing new to keep" in first
     log = sitting("second", "activation")
     assert "restored base_mlp, study1 from" in log
     assert "Running stage 'activation'" in log and "Running stage 'study1'" not in log
