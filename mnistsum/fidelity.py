@@ -120,10 +120,9 @@ def _sitting_lock(held: dict, here: dict, stages: list[str], kept: list[str]) ->
     stages that feed them (check_params, prepare: not kept stages, their entries the latest). A workspace's
     entries for stages it did not keep (the clone's own, from another run's params) stay out: the kept lock
     says what ran at the kept params and nothing else."""
-    keep = [s for s in here if s not in STAGE_FILES or s in stages]
-    keep += [s for s in held if s in kept and s not in stages]
-    order = [*here, *(s for s in held if s not in here)]
-    return {s: here[s] if s in here and (s in stages or s not in STAGE_FILES) else held[s] for s in order if s in keep}
+    fresh = {s for s in here if s in stages or s not in STAGE_FILES}
+    before = {s for s in held if s in kept and s not in fresh}
+    return {s: here[s] if s in fresh else held[s] for s in [*here, *held] if s in fresh | before}
 
 
 def _code_commit() -> str:
