@@ -434,7 +434,7 @@ def test_fidelity_page_from_the_run(repo, tmp_path):
     text = page.read_text()
     assert f"**{within} of {len(scored)}**" in text and "| base_mlp | test |" in text and "not run" in text
     sizes = json.loads((root / "results/compare.json").read_text())["sizes"]  # the ratio at every size it trained
-    ratio = sizes[0]["sequential_argmax"]["accuracy"] / sizes[0]["combined"]["accuracy"]
+    ratio = sizes[0]["sequential_argmax"]["accuracy"] / max(sizes[0]["combined"]["accuracy"], 1e-12)
     assert f"Ours at each size the run trained: {sizes[0]['n']:,} pairs {ratio:.2f}, " in text
     # From git: the kept copy renders the same page.
     again = tmp_path / "again.md"
