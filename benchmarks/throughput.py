@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--steps-per-execution", type=int, default=1)
     parser.add_argument("--batch", type=int, help="every family's batch size (default: as the stages train)")
     parser.add_argument("--no-augment", action="store_true", help="the conv families without augmentation")
+    parser.add_argument("--no-batch-norm", action="store_true", help="the conv families without batch norm")
     parser.add_argument("--threads", type=int, nargs=2, metavar=("INTRA", "INTER"), help="TensorFlow thread pools")
     parser.add_argument("--sklearn", nargs="*", default=["stock"], help="engines: stock, onedal (none: skip)")
     parser.add_argument("--sklearn-pairs", type=int, default=3000)
@@ -222,11 +223,12 @@ def main() -> None:
         "cnn": (params.cnn.model, params.base.batch_size),
         "sumnet": (params.sumnet.model, params.base.batch_size),
     }
-    if args.no_augment:
-        plan = {
-            f: (s.replace(augment_shift=0.0, augment_rotation=0.0) if f in ("cnn", "sumnet") else s, b)
-            for f, (s, b) in plan.items()
-        }
+    conv_changes = {
+        **({"augment_shift": 0.0, "augment_rotation": 0.0} if args.no_augment else {}),
+        **({"batch_norm": False} if args.no_batch_norm else {}),
+    }
+    if conv_changes:
+        plan = {f: (s.replace(**conv_changes) if f in ("cnn", "sumnet") else s, b) for f, (s, b) in plan.items()}
     rows = [
         time_network(
             f,

