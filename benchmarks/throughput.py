@@ -71,7 +71,9 @@ def peak_gflops(seconds: float = 3.0, n: int = 1024) -> float:
     return best
 
 
-def time_network(name: str, spec, batch: int, pairs, steps: int, jit: bool, spe: int, precision: str) -> dict:
+def time_network(
+    name: str, spec, batch: int, pairs, steps: int, jit: bool, spe: int, precision: str, epochs: int
+) -> dict:
     import keras
 
     from mnistsum import models
@@ -91,9 +93,10 @@ def time_network(name: str, spec, batch: int, pairs, steps: int, jit: bool, spe:
     reps = int(np.ceil(n / len(x)))
     x, y = np.concatenate([x] * reps)[:n], np.concatenate([y] * reps)[:n]
     model.fit(x[: batch * 8 * spe], y[: batch * 8 * spe], batch_size=batch, epochs=1, verbose=0)  # compile, warm
+    per_epoch = n // epochs  # the timed steps split into epochs: each starts a new iterator, as training does
     with Elsewhere() as elsewhere:
         t0 = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        model.fit(x[:per_epoch], y[:per_epoch], batch_size=batch, epochs=epochs, verbose=0)
         train_s = time.perf_counter() - t0
         model.predict(x[:2048], batch_size=2048, verbose=0)
         t0 = time.perf_counter()
@@ -103,7 +106,7 @@ def time_network(name: str, spec, batch: int, pairs, steps: int, jit: bool, spe:
     return {
         "family": name,
         "batch": batch,
-        "train_pairs_per_s": n / train_s,
+        "train_pairs_per_s": per_epoch * epochs / train_s,
         "predict_pairs_per_s": n / predict_s,
         "forward_mflop_per_pair": flops / 1e6,
         "train_gflops": 3 * flops * n / train_s / 1e9,
@@ -194,6 +197,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="training batches timed per family")
     parser.add_argument("--jit", action="store_true", help="compile the training step with XLA")
     parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs the timed training steps are split into")
+    parser.add_argument(
+        "--tf-data-autotune",
+        action="store_true",
+        help="keep tf.data's autotuner in Keras's array pipelines (the feed before mnistsum turned it off)",
+    )
     parser.add_argument("--batch", type=int, help="every family's batch size (default: as the stages train)")
     parser.add_argument("--no-augment", action="store_true", help="the conv families without augmentation")
     parser.add_argument("--no-batch-norm", action="store_true", help="the conv families without batch norm")
@@ -210,8 +219,13 @@ def main() -> None:
     if args.precision == "bfloat16" and not bfloat16_native(cpu()[1]):
         print(f"error: --precision bfloat16: this CPU ({machine()}) has neither AMX nor avx512_bf16", file=sys.stderr)
         sys.exit(2)
-    import tensorflow as tf
+    import tensorflow as tf  # deferred, as every TensorFlow import here: --help answers without it
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
+    from mnistsum.data import feed  # noqa: F401 (importing it turns the autotuner off, as in training)
+
+    if args.tf_data_autotune:
+        ArrayDataAdapter.get_tf_dataset = ArrayDataAdapter.get_tf_dataset.__wrapped__
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads[0])
         tf.config.threading.set_inter_op_parallelism_threads(args.threads[1])
@@ -239,6 +253,7 @@ def main() -> None:
             args.jit,
             args.steps_per_execution,
             args.precision,
+            args.epochs,
         )
         for f, (spec, batch) in plan.items()
         if f in args.families
@@ -255,6 +270,8 @@ def main() -> None:
         "jit": args.jit,
         "steps_per_execution": args.steps_per_execution,
         "precision": args.precision,
+        "epochs": args.epochs,
+        "tf_data_autotune": args.tf_data_autotune,
     }
     print(f"{header['machine']}: float32 matmul peak {peak:.1f} GFLOP/s; jit={args.jit} spe={args.steps_per_execution}")
     print(f"{'family':<10} {'batch':>5} {'train pairs/s':>14} {'GFLOP/s':>8} {'of peak':>8} {'predict pairs/s':>16}")

