@@ -94,6 +94,7 @@ def time_network(
     x, y = np.concatenate([x] * reps)[:n], np.concatenate([y] * reps)[:n]
     model.fit(x[: batch * 8 * spe], y[: batch * 8 * spe], batch_size=batch, epochs=1, verbose=0)  # compile, warm
     per_epoch = n // epochs  # the timed steps split into epochs: each starts a new iterator, as training does
+    trained = per_epoch * epochs  # pairs the timed fit sees (n less the remainder of the split)
     with Elsewhere() as elsewhere:
         t0 = time.perf_counter()
         model.fit(x[:per_epoch], y[:per_epoch], batch_size=batch, epochs=epochs, verbose=0)
@@ -106,10 +107,10 @@ def time_network(
     return {
         "family": name,
         "batch": batch,
-        "train_pairs_per_s": per_epoch * epochs / train_s,
+        "train_pairs_per_s": trained / train_s,
         "predict_pairs_per_s": n / predict_s,
         "forward_mflop_per_pair": flops / 1e6,
-        "train_gflops": 3 * flops * n / train_s / 1e9,
+        "train_gflops": 3 * flops * trained / train_s / 1e9,
         "predict_gflops": flops * n / predict_s / 1e9,
         "cores_busy_elsewhere": elsewhere.fraction,
     }

@@ -146,6 +146,8 @@ def curve_run(stage_runs, tiny_params, tiny_data_dir):
                 "patience": 2,
                 "max_epochs": 2,
                 "schedule": "constant",
+                "epochs_run": 2,
+                "seconds_per_epoch": 1.0,
             }
         )
     )

@@ -9,7 +9,7 @@ import pytest
 
 from mnistsum import models, tracking
 from mnistsum.models.specs import MlpSpec
-from mnistsum.stages.learning_curve import SmallBudget
+from mnistsum.stages.learning_curve import Point, SmallBudget, expected_seconds, stage_recipe
 from mnistsum.tracking.registry import champion, log_and_register
 
 
@@ -129,3 +129,20 @@ def test_a_small_set_gets_more_epochs_and_patience():
     # Patience is 4 full-size epochs' worth of batches: 4 epochs at full size, 188 of 8-batch epochs at 1,000.
     assert budget.patience_epochs(48000, 48000, 128) == 4
     assert budget.patience_epochs(1000, 48000, 128) == 188
+
+
+def test_the_curve_foresees_each_point_from_its_stage_rate_and_starts_the_longest():
+    """The order the points are handed to the workers: the all-pairs point, trained with its stage's recipe for as
+    many epochs as the stage ran, costs that stage's time; a small point its batches' share of an epoch."""
+    spec, full = MlpSpec(units=(8,)), 48_000
+    best = {"seconds_per_epoch": 3.0, "epochs_run": 36, "max_epochs": 100, "patience": 8, "schedule": "constant"}
+    small = SmallBudget(min_steps=400, max_epochs=60, val_size=1000, patience=8)
+    at = {
+        n: Point(spec, "sums", n, stage_recipe(best, n, 128) if n == full else small, 128, 0, "p", 15)
+        for n in (1000, 10_000, full)
+    }
+    assert expected_seconds(at[full], best, full) == pytest.approx(36 * 3.0)
+    assert expected_seconds(at[1000], best, full) == pytest.approx(3.0 * 50 * 8 / 375)  # 400 batches
+    assert expected_seconds(at[10_000], best, full) == pytest.approx(3.0 * 6 * 79 / 375)
+    slow = best | {"seconds_per_epoch": 30.0}
+    assert expected_seconds(at[1000], slow, full) > expected_seconds(at[1000], best, full)
