@@ -177,6 +177,7 @@ def numbers_seed(
         "digit_prior": prior,
         "lead_weight": lead,
         "epochs": epochs,
+        "batch_norm": spec.batch_norm,  # the encoder's: params.yaml's sumnet (a recipe; results.py shows it)
         "seed": seed,
         "val_accuracy": best,
         "test_accuracy": test_acc,

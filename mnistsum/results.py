@@ -178,26 +178,35 @@ def read_numbers(files: list[Path]) -> list[dict]:
         for row in read_json(path):
             key = (*_recipe(row), row["seed"])
             if key in seen:
-                n, prior, lead, epochs, seed = key
+                n, prior, lead, epochs, bn, seed = key
                 raise InputError(
-                    f"{path}: N={n} prior {prior} lead {lead} epochs {epochs} seed {seed} is also in {seen[key]}"
+                    f"{path}: N={n} prior {prior} lead {lead} epochs {epochs} batch norm {bn} seed {seed} "
+                    f"is also in {seen[key]}"
                 )
             seen[key] = path
             rows.append({**row, "file": path.name})
     return rows
 
 
-def _recipe(row: dict) -> tuple[int, float, float, int]:
+def _recipe(row: dict) -> tuple[int, float, float, int, bool]:
     """What names an N-digit recipe: N, the digit prior's weight, the leading digits' weight (0 where unrecorded),
-    the epoch budget."""
-    return row["digits"], row.get("digit_prior", 0.0), row.get("lead_weight", 0.0), row["epochs"]
+    the epoch budget, and whether the encoder had batch norm (rows written before it was recorded had: the sumnet
+    kept it until fa7e1ba)."""
+    return (
+        row["digits"],
+        row.get("digit_prior", 0.0),
+        row.get("lead_weight", 0.0),
+        row["epochs"],
+        row.get("batch_norm", True),
+    )
 
 
 def numbers(rows: list[dict]) -> list[str]:
     """Two N-digit numbers: ours per N and recipe (mean +- std over seeds) beside the published table."""
     table = []
-    for n, prior, lead, epochs in sorted({_recipe(r) for r in rows}):
-        mine = sorted((r for r in rows if _recipe(r) == (n, prior, lead, epochs)), key=lambda r: r["seed"])
+    for recipe in sorted({_recipe(r) for r in rows}):
+        n, prior, lead, epochs, batch_norm = recipe
+        mine = sorted((r for r in rows if _recipe(r) == recipe), key=lambda r: r["seed"])
         first = mine[0]
         examples = f"{first['train_examples']:,} / {first['val_examples']:,} / {first['test_examples']:,}"
         table.append(
@@ -206,6 +215,7 @@ def numbers(rows: list[dict]) -> list[str]:
                 f"{prior:g}",
                 f"{lead:g}",
                 str(epochs),
+                "yes" if batch_norm else "no",
                 examples,
                 ", ".join(str(r["seed"]) for r in mine),
                 mean_std([r["test_accuracy"] for r in mine]),
@@ -219,6 +229,7 @@ def numbers(rows: list[dict]) -> list[str]:
         "digit prior",
         "lead weight",
         "epochs",
+        "batch norm",
         "train / val / test examples",
         "seeds",
         "test sum acc",

@@ -13,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mnistsum.machine import Elsewhere, bfloat16_native, cpu, machine
+from mnistsum.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 _SPEC = importlib.util.spec_from_file_location("speed_table", REPO / "benchmarks" / "speed_table.py")
@@ -117,6 +118,8 @@ def test_the_addition_benchmark_on_two_digit_numbers(tiny_params_file, tmp_path)
     assert [(r["digits"], r["seed"]) for r in rows] == [(2, 0), (2, 1)]
     assert all(0 <= r["test_accuracy"] <= 1 and 0 <= r["test_digit_accuracy"] <= 1 for r in rows)
     assert rows[0]["test_examples"] == 10_000 // 4
+    # The encoder's batch norm is part of the recipe each row names (params.yaml's sumnet).
+    assert [r["batch_norm"] for r in rows] == [load_params(tiny_params_file).sumnet.model.batch_norm] * 2
     assert "| N=2 (200 train" in printed and "DeepProofLog" in printed
 
 

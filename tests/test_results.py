@@ -102,19 +102,23 @@ def test_the_n_digit_runs_render_by_n_and_recipe_beside_the_published_table(tmp_
                 row(2, 0.0, 0, 0.2),
                 row(2, 1.0, 0, 0.5, lead_weight=0.5),
                 row(2, 1.0, 0, 0.6, epochs=14),
+                row(2, 1.0, 0, 0.7, batch_norm=False),
             ]
         )
     )
     readme = f"{results.README_BEGIN}\n{results.README_END}\n"
     page, _ = results.render(folder, tmp_path / "mnist_addition.json", readme)
     assert (
-        "| N=2 | 1 | 0 | 8 | 13,500 / 1,500 / 2,500 | 0, 1, 2 | 0.9800 +- 0.0100 | 0.9900 +- 0.0000 | 10.0 | "
+        "| N=2 | 1 | 0 | 8 | yes | 13,500 / 1,500 / 2,500 | 0, 1, 2 | 0.9800 +- 0.0100 | 0.9900 +- 0.0000 | 10.0 | "
         "`mnist_addition_n2.json`, `mnist_addition_n2_more.json` |" in page
     )
-    assert "| N=2 | 0 | 0 | 8 | 13,500 / 1,500 / 2,500 | 0 | 0.2000 +- 0.0000 |" in page
-    assert "| N=2 | 1 | 0.5 | 8 | 13,500 / 1,500 / 2,500 | 0 | 0.5000 +- 0.0000 |" in page  # its own recipe
-    assert "| N=2 | 1 | 0 | 14 | 13,500 / 1,500 / 2,500 | 0 | 0.6000 +- 0.0000 |" in page  # and so is its budget
+    assert "| N=2 | 0 | 0 | 8 | yes | 13,500 / 1,500 / 2,500 | 0 | 0.2000 +- 0.0000 |" in page
+    assert "| N=2 | 1 | 0.5 | 8 | yes | 13,500 / 1,500 / 2,500 | 0 | 0.5000 +- 0.0000 |" in page  # its own recipe
+    assert "| N=2 | 1 | 0 | 14 | yes | 13,500 / 1,500 / 2,500 | 0 | 0.6000 +- 0.0000 |" in page  # and its budget
+    # Rows made before the encoder's batch norm was recorded had it on; one recorded without is its own row.
+    assert "| N=2 | 1 | 0 | 8 | no | 13,500 / 1,500 / 2,500 | 0 | 0.7000 +- 0.0000 |" in page
     assert "| DeepProofLog (AAAI 2026) | - | 0.940 +- 0.003 (25 min) |" in page
     (tmp_path / "mnist_addition_n2_again.json").write_text(json.dumps([row(2, 1.0, 1, 0.5)]))
-    with pytest.raises(InputError, match=r"n2_again.json: N=2 prior 1.0 lead 0.0 epochs 8 seed 1 is also in .*n2.json"):
+    refused = r"n2_again.json: N=2 prior 1.0 lead 0.0 epochs 8 batch norm True seed 1 is also in .*n2.json"
+    with pytest.raises(InputError, match=refused):
         results.render(folder, tmp_path / "mnist_addition.json", readme)
