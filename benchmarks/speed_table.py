@@ -62,11 +62,19 @@ def render_stages(runs: list[dict]) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     totals = [f"**{r['total_seconds']:,} s ({r['total_seconds'] / 60:.0f} min)**" for r in runs]
     lines.append("| all stages | " + " | ".join(totals) + " |")
+    if any(r.get("between_stages_seconds") is not None for r in runs):
+        between = [
+            "-" if r.get("between_stages_seconds") is None else f"{r['between_stages_seconds']:,} s" for r in runs
+        ]
+        lines.append("| of which between stages | " + " | ".join(between) + " |")
     lines += [
         "",
         "Stage to stage from the MLflow parents' start times, val / test accuracy beside each (`busy N%`: other "
         "processes used that share of the cores during the stage, where the run recorded it; `N sittings`: the stage "
-        "was stopped and resumed, its time the sum of its sittings, work a stopped sitting lost included). The runs:",
+        "was stopped and resumed, its time the sum of its sittings, work a stopped sitting lost included; `of which "
+        "between stages`: from each parent's end to the next one's start, summed: DVC's own work, one process's "
+        "exit and the next one's start, its imports of TensorFlow, scikit-learn and MLflow included, where the run "
+        "was timed with it). The runs:",
         "",
     ]
     lines += [f"- {r['label']}: {r.get('note') or r['label']} ({r['machine']})." for r in runs]

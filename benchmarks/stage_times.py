@@ -51,7 +51,13 @@ def stage_times(store: Path, sittings: bool = False) -> dict[str, dict]:
                 if stage not in parents or run.info.start_time > parents[stage].info.start_time:
                     parents[stage] = run
     found = sorted(parents.values(), key=lambda r: r.info.start_time)
-    seconds = {}
+    seconds, before = {}, {}
+    for i, run in enumerate(found[1:], 1):
+        # From the previous parent's end to this one's start: DVC between the two, the previous process's exit
+        # and this one's start (its imports, its store's opening) before its parent run began.
+        gap = run.info.start_time - (found[i - 1].info.end_time or run.info.start_time)
+        if not sittings and 0 <= gap <= START_GAP * 1000:
+            before[run.data.tags["dvc.stage"]] = round(gap / 1000, 1)
     for i, run in enumerate(found):
         end = run.info.end_time  # None: still running
         following = found[i + 1].info.start_time if i + 1 < len(found) else None
@@ -70,6 +76,7 @@ def stage_times(store: Path, sittings: bool = False) -> dict[str, dict]:
             "val": next((m[k] for k in VAL if k in m), None),
             "test": next((m[k] for k in TEST if k in m), None),
             "busy_elsewhere": m.get("cores_busy_elsewhere"),  # None: a run made before stages recorded it
+            "started_after_s": before.get(stage),  # of the stage's seconds, those before its parent run began
         }
         if sittings:
             out[stage]["sittings"] = len(every[stage])
@@ -100,6 +107,8 @@ def main() -> None:
         "stages": stages,
     }
     record["total_seconds"] = sum(s["seconds"] or 0 for s in stages.values())
+    starts = [s["started_after_s"] for s in stages.values() if s["started_after_s"] is not None]
+    record["between_stages_seconds"] = round(sum(starts)) if starts else None
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{args.out}: {len(stages)} stages, {record['total_seconds']:,} s")
 

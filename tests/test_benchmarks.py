@@ -153,6 +153,14 @@ def test_stage_times_are_in_pipeline_order_and_a_later_rerun_does_not_stretch_a_
     # study1 ends at its own end: the next parent to start is the experiment's prepare, 81 minutes later
     assert {k: v["seconds"] for k, v in stages.items()} == {"prepare": 60, "base_mlp": 30, "study1": 55, "final": 40}
     assert stages["prepare"]["busy_elsewhere"] == 0.5  # the re-run's: what else ran while it ran
+    # Before each parent began, from the previous one's end: not across the gap to the later experiment.
+    assert {k: v["started_after_s"] for k, v in stages.items()} == {
+        "prepare": None,
+        "base_mlp": None,
+        "study1": 5.0,
+        "final": 50.0,
+    }
+    assert json.loads(out.read_text())["between_stages_seconds"] == 55
 
 
 def test_stage_times_over_sittings_sum_every_parent_of_a_stage(tmp_path):
