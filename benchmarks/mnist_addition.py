@@ -92,6 +92,7 @@ def one_seed(family: str, recipe: tuple, pairs: dict[str, Pairs], seed: int, bat
     return {
         "family": family,
         "seed": seed,
+        "batch_norm": spec.batch_norm,  # of the recipe params.yaml gave it
         "val_accuracy": result.val_accuracy,
         "test_accuracy": result.test_accuracy,
         "test_digit_accuracy": digits,
