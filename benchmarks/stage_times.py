@@ -52,18 +52,17 @@ def stage_times(store: Path, sittings: bool = False) -> dict[str, dict]:
                     parents[stage] = run
     found = sorted(parents.values(), key=lambda r: r.info.start_time)
     seconds, before = {}, {}
-    for i, run in enumerate(found[1:], 1):
-        # From the previous parent's end to this one's start: DVC between the two, the previous process's exit
-        # and this one's start (its imports, its store's opening) before its parent run began.
-        gap = run.info.start_time - (found[i - 1].info.end_time or run.info.start_time)
-        if not sittings and 0 <= gap <= START_GAP * 1000:
-            before[run.data.tags["dvc.stage"]] = round(gap / 1000, 1)
     for i, run in enumerate(found):
-        end = run.info.end_time  # None: still running
+        stage, end = run.data.tags["dvc.stage"], run.info.end_time  # end None: still running
         following = found[i + 1].info.start_time if i + 1 < len(found) else None
+        # The gap to the next parent's start, when it follows within START_GAP: DVC between the two, this process's
+        # exit and the next one's start (its imports, its store's opening) before its parent run began. It counts
+        # in this stage's seconds and is the next stage's `started_after_s`.
         if end is not None and following is not None and end <= following <= end + START_GAP * 1000:
+            if not sittings:
+                before[found[i + 1].data.tags["dvc.stage"]] = round((following - end) / 1000, 1)
             end = following
-        seconds[run.data.tags["dvc.stage"]] = None if end is None else round((end - run.info.start_time) / 1000)
+        seconds[stage] = None if end is None else round((end - run.info.start_time) / 1000)
     if sittings:
         for stage, runs in every.items():
             done = [r for r in runs if r.info.end_time is not None]

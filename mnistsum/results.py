@@ -150,14 +150,18 @@ def protocol(rows: list[dict] | None) -> list[str]:
         ]
 
     table = []
-    for family in dict.fromkeys(r["family"] for r in rows):
-        mine = [r for r in rows if r["family"] == family]
+    # A family's batch norm is part of its recipe (params.yaml's, when the row was made): seeds of one family
+    # with and without it are two rows; "-" where a row predates the field.
+    for family, batch_norm in dict.fromkeys((r["family"], r.get("batch_norm")) for r in rows):
+        mine = [r for r in rows if r["family"] == family and r.get("batch_norm") == batch_norm]
         digits = [r["test_digit_accuracy"] for r in mine if r.get("test_digit_accuracy") is not None]
         minutes = float(np.mean([r["minutes"] for r in mine]))
         acc = mean_std([r["test_accuracy"] for r in mine])
-        table.append([family, len(mine), acc, mean_std(digits) if digits else "-", f"{minutes:.1f}"])
+        norm = "-" if batch_norm is None else ("yes" if batch_norm else "no")
+        table.append([family, norm, len(mine), acc, mean_std(digits) if digits else "-", f"{minutes:.1f}"])
+    header = ["family (sum labels only)", "batch norm", "seeds", "test sum acc", "test digit acc", "minutes per seed"]
     return [
-        *_table(["family (sum labels only)", "seeds", "test sum acc", "test digit acc", "minutes per seed"], table),
+        *_table(header, table),
         "",
         f"Published (N=1, mean test sum accuracy): {published}.",
     ]

@@ -74,7 +74,11 @@ def test_every_number_comes_from_the_files(tmp_path):
                 for s, a in enumerate((0.98, 0.99))]  # fmt: skip
     (tmp_path / "bench.json").write_text(json.dumps(protocol))
     page, _ = results.render(folder, tmp_path / "bench.json", readme)
-    assert "| sumnet | 2 | 0.9850 +- 0.0071 | 0.9900 +- 0.0000 | 7.0 |" in page
+    assert "| sumnet | - | 2 | 0.9850 +- 0.0071 | 0.9900 +- 0.0000 | 7.0 |" in page  # made before the field
+    recorded = [{**r, "batch_norm": bn} for r, bn in zip(protocol, (True, False), strict=True)]
+    (tmp_path / "bench.json").write_text(json.dumps(recorded))
+    page, _ = results.render(folder, tmp_path / "bench.json", readme)
+    assert "| sumnet | yes | 1 | 0.9800 +- 0.0000 |" in page and "| sumnet | no | 1 | 0.9900 +- 0.0000 |" in page
 
 
 def test_a_readme_without_the_block_or_no_metrics_is_refused(tmp_path):

@@ -33,6 +33,12 @@ def choose_depth(rows: list[dict], gap: float) -> int:
     return below[-1] if below else over[0]
 
 
+def fit_cost(point: Point) -> float:
+    """How long a point's fit takes, as an order: the default (no depth bound, more pairs) longest, then by depth
+    (a tree's fit grows with its depth until its leaves are pure)."""
+    return float("inf") if point.part == "default" else point.params["max_depth"]
+
+
 def run(params: Params, paths: Paths) -> dict:
     p, seed = params.forest, params.base.seed
     default_data = load_data(paths.data, p.default_fraction, seed)
@@ -45,9 +51,8 @@ def run(params: Params, paths: Paths) -> dict:
         return forest(n_estimators=p.n_estimators, random_state=seed, n_jobs=1, **kw)
 
     def body(rid: str):
-        rows = run_grid(make, [Point("default", "default", {})], default_data, rid, "forest", 1, n_train)
+        default = Point("default", "default", {}, data=default_data)
         depth = [Point("depth", f"max_depth={d}", {"max_depth": d}) for d in p.max_depths]
-        depth_rows = run_grid(make, depth, data, rid, "forest", p.n_jobs, n_train)
         tuned = [
             Point(
                 "tuned",
@@ -58,8 +63,11 @@ def run(params: Params, paths: Paths) -> dict:
             for s in p.min_samples_split
             for leaf in p.min_samples_leaf
         ]
-        tuned_rows = run_grid(make, tuned, data, rid, "forest", p.n_jobs, n_train)
-        rows += depth_rows + tuned_rows
+        # One pool for all three parts (none reads another's result): the unbounded default on its larger share
+        # of the pairs first, then the deepest trees.
+        rows = run_grid(make, [default, *depth, *tuned], data, rid, "forest", p.n_jobs, n_train, longest=fit_cost)
+        depth_rows = [r for r in rows if r["part"] == "depth"]
+        tuned_rows = [r for r in rows if r["part"] == "tuned"]
         over = overfitting_depths(depth_rows, p.overfit_gap)
         chosen = choose_depth(depth_rows, p.overfit_gap)
         at = next(r for r in depth_rows if r["max_depth"] == chosen)

@@ -15,7 +15,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,9 @@ class Point:
     part: str  # which study of the stage: default, grid, max_iter, depth, tuned ...
     label: str  # child run name, e.g. "solver=sag C=0.1"
     params: dict[str, Any]
+    # What it fits on where that is not the grid's data: the report's default point, on its own share of the
+    # pairs, shares the grid's pool of workers instead of fitting alone on one core.
+    data: Data | None = field(default=None, compare=False, repr=False)
 
 
 def fit_point(make: Callable[..., Any], point: Point, data: Data, train_eval: int) -> dict[str, Any]:
@@ -150,16 +153,23 @@ def run_grid(
     n_jobs: int,
     train_eval: int,
     on_row: Callable[[dict], None] | None = None,
+    longest: Callable[[Point], float] | None = None,
 ) -> list[dict]:
     """Fit every point (in parallel), log each as a child run as it finishes, print progress. A point already
     fitted by a run of this stage that was killed or failed (the same key: mnistsum.stages.grid.point_key) is
-    taken from that run instead, so a long grid resumes where it stopped."""
+    taken from that run instead, so a long grid resumes where it stopped. `longest` foresees each point's cost:
+    the workers take the costliest first, so no long fit ends the pool alone; rows come back in the points'
+    order whatever the order of fitting (each fit is seeded on its own, so the order moves no number)."""
     started = time.perf_counter()
     rows: list[dict] = []
     by_label = {p.label: p for p in points}
     engine = engine_of(make())  # which library fits every point: a tag on each (mnistsum.engines)
-    digest = data_digest(data)
-    keys = {p.label: point_key(stage, make, p, digest, train_eval) for p in points}
+
+    def data_of(point: Point) -> Data:
+        return data if point.data is None else point.data
+
+    digests = {id(d): data_digest(d) for d in {id(data_of(p)): data_of(p) for p in points}.values()}
+    keys = {p.label: point_key(stage, make, p, digests[id(data_of(p))], train_eval) for p in points}
     kept = tracking.finished_points("baselines", stage, parent_run_id, list(keys.values()))
 
     def log(row: dict, reused_from: str | None) -> None:
@@ -192,7 +202,7 @@ def run_grid(
             "baselines", row["label"], stage=stage, parent_run_id=parent_run_id, params=params, tags=tags, regime="sums"
         ) as child:
             tracking.log_metrics(child.info.run_id, metrics)
-            tracking.log_datasets(child.info.run_id, data.inputs)
+            tracking.log_datasets(child.info.run_id, data_of(point).inputs)
         best = max(rows, key=lambda r: r["val_accuracy"])
         print(
             f"{stage}: point {len(rows)}/{len(points)} {row['label']}: val {row['val_accuracy']:.4f} "
@@ -208,7 +218,10 @@ def run_grid(
             run_id, row = kept[keys[p.label]]
             log(row, run_id)
     todo = [p for p in points if keys[p.label] not in kept]
-    jobs = (delayed(fit_point)(make, p, data, train_eval) for p in todo)
+    if longest is not None:
+        todo.sort(key=longest, reverse=True)
+    # The data goes to the worker once, as itself, not again inside its point.
+    jobs = (delayed(fit_point)(make, replace(p, data=None), data_of(p), train_eval) for p in todo)
     for row in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
         log(row, None)
     order = {p.label: i for i, p in enumerate(points)}

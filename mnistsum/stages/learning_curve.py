@@ -190,10 +190,9 @@ def expected_seconds(point: Point, best: dict, full: int) -> float:
     pairs, in proportion to the batches the point may train (an upper bound: early stopping may end it sooner).
     It only orders the work: every point is seeded on its own, so the order changes no number."""
     n, batch = point.n, point.batch_size
-    batches = point.budget.epochs(n, batch) * math.ceil(n / batch)
-    if n == full:  # a stage's recipe: it ran as many epochs as the stage did, not its cap
-        batches = int(best["epochs_run"]) * math.ceil(n / batch)
-    return float(best["seconds_per_epoch"]) * batches / math.ceil(full / batch)
+    # At all pairs a point is a stage's recipe: it runs as many epochs as the stage did, not its cap.
+    epochs = int(best["epochs_run"]) if n == full else point.budget.epochs(n, batch)
+    return float(best["seconds_per_epoch"]) * epochs * math.ceil(n / batch) / math.ceil(full / batch)
 
 
 def run(params: Params, paths: Paths) -> dict:

@@ -21,22 +21,13 @@ def run(params: Params, paths: Paths) -> dict:
         return logistic(random_state=seed, **kw)
 
     def body(rid: str):
-        rows = run_grid(
-            make,
-            [Point("default", "default", {"max_iter": p.default_max_iter})],
-            default_data,
-            rid,
-            "logreg",
-            1,
-            len(data.val.y),
-        )
         grid = [
             Point("grid", f"solver={s} C={c:g}", {"solver": s, "C": c, "max_iter": p.grid_max_iter})
             for s in p.solvers
             for c in p.C
         ]
-        rows += run_grid(make, grid, data, rid, "logreg", p.n_jobs, len(data.val.y))
-        best = best_of(rows, "grid")
+        grid_rows = run_grid(make, grid, data, rid, "logreg", p.n_jobs, len(data.val.y))
+        best = best_of(grid_rows, "grid")
         iters = [
             Point(
                 "max_iter",
@@ -45,8 +36,21 @@ def run(params: Params, paths: Paths) -> dict:
             )
             for m in p.max_iters
         ]
-        rows += run_grid(make, iters, data, rid, "logreg", p.n_jobs, len(data.val.y))
-        default = rows[0]
+        # The default point reads nothing of the grid, so it fits beside the sweep (which waits for the grid's
+        # pick), on the worker the shorter sweep points leave free, the most iterations first.
+        default_point = Point("default", "default", {"max_iter": p.default_max_iter}, data=default_data)
+        rest = run_grid(
+            make,
+            [default_point, *iters],
+            data,
+            rid,
+            "logreg",
+            p.n_jobs,
+            len(data.val.y),
+            longest=lambda point: point.params["max_iter"] if point.part == "max_iter" else 0,
+        )
+        default = rest[0]
+        rows = [default, *grid_rows, *rest[1:]]
         summary = {
             "chosen": best["label"],
             "default_val_accuracy": default["val_accuracy"],

@@ -12,7 +12,7 @@ from mnistsum.errors import InputError
 from mnistsum.params import load_params
 from mnistsum.stages import forest, logreg, svm
 from mnistsum.stages.forest import choose_depth, overfitting_depths
-from mnistsum.stages.grid import Paths, Point, load_data, point_key, run_grid
+from mnistsum.stages.grid import Paths, Point, fit_point, load_data, point_key, run_grid
 
 
 def _outs(data_dir, tmp_path, name):
@@ -221,3 +221,27 @@ def test_a_grid_stopped_midway_resumes_with_the_points_it_had_fitted(mlflow_stor
     other = Point("grid", "C=0.1", {"C": 0.1})
     assert point_key("resumable", _make, other, "a", 100) != point_key("resumable", _make, other, "b", 100)
     assert point_key("resumable", _make, other, "a", 100) != point_key("resumable", _make, other, "a", 50)
+
+
+def test_the_pool_fits_the_costliest_first_and_a_point_on_its_own_pairs(mlflow_store, tiny_data_dir):
+    """`longest` orders the fits, not the rows; a point given its own data (the report's default point on its
+    larger share) fits and is scored on it, its key and its logged datasets say so."""
+    grid_data, own = load_data(tiny_data_dir, 0.25, 0), load_data(tiny_data_dir, 1.0, 0)
+    points = [Point("default", "C=1", {"C": 1.0}, data=own)] + [
+        Point("grid", f"C={c:g}", {"C": c}) for c in (0.1, 10.0, 100.0)
+    ]
+    FITTED.clear()
+    with tracking.start_run("baselines", "pooled", stage="pooled", regime="sums") as parent:
+        rows = run_grid(_make, points, grid_data, parent.info.run_id, "pooled", 1, 10, longest=lambda p: p.params["C"])
+    assert FITTED == [100.0, 10.0, 1.0, 0.1]
+    assert [r["label"] for r in rows] == ["C=1", "C=0.1", "C=10", "C=100"]
+    alone = fit_point(_make, Point("default", "C=1", {"C": 1.0}), own, 10)
+    assert {k: rows[0][k] for k in ("val_accuracy", "test_accuracy")} == {
+        k: alone[k] for k in ("val_accuracy", "test_accuracy")
+    }
+    kids = {k.info.run_name: k for k in tracking.child_runs(parent.info.run_id)}
+    trained_on = {
+        name: next(d.dataset.digest for d in kid.inputs.dataset_inputs if d.tags[0].value == "train")
+        for name, kid in kids.items()
+    }
+    assert trained_on["C=1"] != trained_on["C=10"] == trained_on["C=0.1"]
