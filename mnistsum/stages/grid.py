@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from mnistsum import figures, tracking
 from mnistsum.data.pairs import Pairs, load_split, split_ids
-from mnistsum.engines import engine_of
+from mnistsum.engines import engine_of, predict
 from mnistsum.figures import save_figure
 from mnistsum.files import write_json, write_metrics, write_text
 from mnistsum.params import Params
@@ -96,14 +96,14 @@ def fit_point(make: Callable[..., Any], point: Point, data: Data, train_eval: in
     # Scoring the whole training set is as slow as fitting for kernel methods; a fixed slice estimates it.
     tr = slice(0, min(train_eval, len(data.train.y)))
     t0 = time.perf_counter()
-    test_acc = float((est.predict(data.test.x) == data.test.y).mean())
+    test_acc = float((predict(est, data.test.x) == data.test.y).mean())
     predict_s = time.perf_counter() - t0
     row = {
         "part": point.part,
         "label": point.label,
         **point.params,
-        "train_accuracy": float((est.predict(data.train.x[tr]) == data.train.y[tr]).mean()),
-        "val_accuracy": float((est.predict(data.val.x) == data.val.y).mean()),
+        "train_accuracy": float((predict(est, data.train.x[tr]) == data.train.y[tr]).mean()),
+        "val_accuracy": float((predict(est, data.val.x) == data.val.y).mean()),
         "test_accuracy": test_acc,
         "fit_seconds": fit_s,
         "predict_seconds": predict_s,
