@@ -1,8 +1,8 @@
 """Which library fits the scikit-learn stages' estimators: stock scikit-learn, or Intel's oneDAL through
 scikit-learn-intelex (the same estimator API; x86-64 only). A stage's `engine` param chooses, per estimator
-family, by measurement (benchmarks/throughput.py): oneDAL's SVC fits and predicts about 3x faster at equal
-accuracy; its random forest was slower than stock, so the forest stays stock. The param is logged with every
-grid run, and each point's tags name the class that fitted it."""
+family, by measurement (benchmarks/throughput.py): oneDAL's SVC fits about 3x faster at equal accuracy; its
+random forest was slower than stock, so the forest stays stock. The param is logged with every grid run, and each
+point's tags name the class that fitted it. Whichever fitted it, an SVC is scored here (`predict`), by its votes."""
 
 from __future__ import annotations
 
