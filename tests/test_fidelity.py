@@ -81,16 +81,23 @@ def test_a_probe_is_kept_beside_the_run_and_its_number_shown_for_the_gap_it_meas
     proc = _mnistsum(*args, "--page", str(page), "--json", str(data), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     recorded = json.loads(data.read_text())
-    assert recorded["probes"] == {"seed-7": {"why": "seed variance", "changed": {"base.seed": 7}}}
+    scored = [r for r in recorded["records"] if r["scored"] and r["ours"] is not None]
+    sigmoid = next(r for r in scored if r["row"] == "sigmoid")
+    # every number but sigmoid's computed again, study1's moved into the tolerance and nothing out of it
+    within = sum(r["within"] for r in scored) + 1 - sigmoid["within"]
+    balance = {"computed": len(scored) - 1, "within": within, "brought_within": 1, "taken_out": 0}
+    assert recorded["probes"] == {"seed-7": {"why": "seed variance", "changed": {"base.seed": 7}, "balance": balance}}
     study1 = next(r for r in recorded["records"] if r["row"] == "study1" and r["measure"] == "test")
     assert study1["probes"] == [{"probe": "seed-7", "ours": 0.9, "delta": pytest.approx(0.9 - 0.9081), "within": True}]
     assert all(r["probes"] == [] for r in recorded["records"] if r is not study1)
     text = page.read_text()
-    assert "- **seed-7** (`base.seed=7`): seed variance" in text
     assert (
-        "| Neural networks (3.1-3.3) | study1 | test | 0.9081 | 0.8635 | **-0.0446** | seed-7: 0.9000 (-0.0081) |"
-        in text
-    )
+        f"- **seed-7** (`base.seed=7`): seed variance. Of the {balance['computed']} numbers it computed, "
+        f"{balance['within']} within 0.02: 1 of the run's gaps brought within, 0 of the run's numbers within taken"
+    ) in text
+    kept = json.loads((run / "metrics" / "study1.json").read_text())["test_accuracy"]
+    row = f"| study1 | test | 0.9081 | {kept:.4f} | **{kept - 0.9081:+.4f}** | seed-7: 0.9000 (-0.0081) |"
+    assert f"| Neural networks (3.1-3.3) {row}" in text
     assert "not probed yet" in text  # the other gaps
 
 
@@ -118,7 +125,8 @@ def test_a_long_run_is_kept_stage_by_stage_and_restored_into_a_fresh_clone(tmp_p
 
     page, data = fidelity.render(kept, "kept")
     recs = {(r["row"], r["measure"]): r["ours"] for r in json.loads(data)["records"]}
-    assert recs[("study1", "test")] == pytest.approx(0.8635) and recs[("study2", "test")] is None
+    study1 = json.loads((workspace / "metrics" / "study1.json").read_text())["test_accuracy"]
+    assert recs[("study1", "test")] == pytest.approx(study1, abs=1e-6) and recs[("study2", "test")] is None
     assert recs[("tanh", "test")] is not None and recs[("default", "test")] is None
     assert "not run yet (study2, study3, study4, final, logreg, svm, forest, compare still to run)" in page
     assert "| study1, activation | 12.6 min |" in page and "| base_mlp | 0.5 min |" in page
