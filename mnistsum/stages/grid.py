@@ -117,15 +117,14 @@ def fit_point(make: Callable[..., Any], point: Point, data: Data, train_eval: in
     return row
 
 
-def point_key(stage: str, make: Callable[..., Any], point: Point, data_digest: str, train_eval: int) -> str:
-    """A point's identity: the estimator with every parameter it fits with (its seed too), the data it sees, how
-    it is scored and the code that fits it; equal keys fit the same numbers, so a resumed grid reuses them."""
+def fit_key(make: Callable[..., Any], point: Point, data_digest: str, train_eval: int) -> str:
+    """What a point's numbers depend on: the estimator with every parameter it fits with (its seed too, and the
+    defaults a point does not name), the data it sees, how it is scored and the code that fits it. Two points
+    of one grid with equal fit keys are one fit: the forest's tuned `min_samples_split=2 min_samples_leaf=1` is
+    its depth sweep's point of the same depth."""
     est = make(**point.params)
     code = [Path(__file__), Path(inspect.getsourcefile(make) or __file__)]
     blob = {
-        "stage": stage,
-        "part": point.part,
-        "label": point.label,
         "estimator": f"{type(est).__module__}.{type(est).__qualname__}",
         "params": {k: repr(v) for k, v in sorted(est.get_params().items())},
         "data": data_digest,
@@ -133,6 +132,13 @@ def point_key(stage: str, make: Callable[..., Any], point: Point, data_digest: s
         "code": [hashlib.sha256(f.read_bytes()).hexdigest() for f in code],
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def point_key(stage: str, make: Callable[..., Any], point: Point, data_digest: str, train_eval: int) -> str:
+    """A point's identity: its stage, part and label, and what its numbers depend on (`fit_key`); equal keys fit
+    the same numbers, so a resumed grid reuses them."""
+    blob = [stage, point.part, point.label, fit_key(make, point, data_digest, train_eval)]
+    return hashlib.sha256(json.dumps(blob).encode()).hexdigest()[:32]
 
 
 def data_digest(data: Data) -> str:
@@ -157,7 +163,8 @@ def run_grid(
 ) -> list[dict]:
     """Fit every point (in parallel), log each as a child run as it finishes, print progress. A point already
     fitted by a run of this stage that was killed or failed (the same key: mnistsum.stages.grid.point_key) is
-    taken from that run instead, so a long grid resumes where it stopped. `longest` foresees each point's cost:
+    taken from that run instead, so a long grid resumes where it stopped; points that are one fit (`fit_key`)
+    are fitted once, each logged under its own label with a `same_fit_as` tag. `longest` foresees each point's cost:
     the workers take the costliest first, so no long fit ends the pool alone; rows come back in the points'
     order whatever the order of fitting (each fit is seeded on its own, so the order moves no number)."""
     started = time.perf_counter()
@@ -171,8 +178,18 @@ def run_grid(
     digests = {id(d): data_digest(d) for d in {id(data_of(p)): data_of(p) for p in points}.values()}
     keys = {p.label: point_key(stage, make, p, digests[id(data_of(p))], train_eval) for p in points}
     kept = tracking.finished_points("baselines", stage, parent_run_id, list(keys.values()))
+    fits = {p.label: fit_key(make, p, digests[id(data_of(p))], train_eval) for p in points}
+    first = {}  # fit key -> the first point in the grid's order that fits it
+    for p in points:
+        first.setdefault(fits[p.label], p)
 
-    def log(row: dict, reused_from: str | None) -> None:
+    def twin(row: dict, point: Point) -> dict:
+        """The row of a point that is the same fit as row's point, under its own part, label and params."""
+        fitted = by_label[row["label"]]
+        measured = {k: v for k, v in row.items() if k not in ("part", "label", *fitted.params)}
+        return {"part": point.part, "label": point.label, **point.params, **measured}
+
+    def log(row: dict, reused_from: str | None, same_fit_as: str | None = None) -> None:
         fitted = dict(row)  # as fitted, before on_row adds its flags
         if on_row:
             on_row(row)
@@ -192,6 +209,8 @@ def run_grid(
         }
         if reused_from:
             tags["reused_from"] = reused_from
+        if same_fit_as:
+            tags["same_fit_as"] = same_fit_as
         if "converged" in row:
             tags["converged"] = str(row["converged"]).lower()
         if "warning" in row:
@@ -208,6 +227,7 @@ def run_grid(
             f"{stage}: point {len(rows)}/{len(points)} {row['label']}: val {row['val_accuracy']:.4f} "
             f"test {row['test_accuracy']:.4f} ({row['fit_seconds']:.1f}s fit"
             + (f", kept from the stopped run's {reused_from[:8]}" if reused_from else "")
+            + (f", the same fit as {same_fit_as}" if same_fit_as else "")
             + f") | elapsed {time.perf_counter() - started:.0f}s, "
             f"best val {best['val_accuracy']:.4f} ({best['label']})",
             flush=True,
@@ -217,13 +237,27 @@ def run_grid(
         if keys[p.label] in kept:
             run_id, row = kept[keys[p.label]]
             log(row, run_id)
-    todo = [p for p in points if keys[p.label] not in kept]
+    twins: dict[str, list[Point]] = {}  # label of the point to fit -> the points it stands for, itself first
+    for p in points:
+        if keys[p.label] in kept:
+            continue
+        rep = first[fits[p.label]]
+        if keys[rep.label] in kept:  # its fit came back with the stopped run
+            log(twin(kept[keys[rep.label]][1], p), None, rep.label)
+        else:
+            twins.setdefault(rep.label, []).append(p)
+    todo = [by_label[label] for label in twins]
     if longest is not None:
         todo.sort(key=longest, reverse=True)
     # The data goes to the worker once, as itself, not again inside its point.
     jobs = (delayed(fit_point)(make, replace(p, data=None), data_of(p), train_eval) for p in todo)
     for row in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
-        log(row, None)
+        as_fitted = dict(row)  # before log's on_row adds the rep's flags
+        for p in twins[row["label"]]:
+            if p.label == row["label"]:
+                log(row, None)
+            else:
+                log(twin(as_fitted, p), None, row["label"])
     order = {p.label: i for i, p in enumerate(points)}
     return sorted(rows, key=lambda r: order[r["label"]])
 

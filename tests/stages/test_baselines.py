@@ -245,3 +245,46 @@ def test_the_pool_fits_the_costliest_first_and_a_point_on_its_own_pairs(mlflow_s
         for name, kid in kids.items()
     }
     assert trained_on["C=1"] != trained_on["C=10"] == trained_on["C=0.1"]
+
+
+def test_points_that_are_one_fit_are_fitted_once_and_each_logged_under_its_own_label(mlflow_store, tiny_data_dir):
+    """`C=1` and `C=1 fit_intercept=True` (the estimator's own default) are one fit: fitted once, both rows and
+    runs kept, the twin tagged with the point it shares; a point whose fit differs is fitted. Resumed, a twin whose
+    fit came back with the stopped run is not fitted again."""
+    data = load_data(tiny_data_dir, 0.5, 0)
+    points = [
+        Point("grid", "C=1", {"C": 1.0}),
+        Point("grid", "C=10", {"C": 10.0}),
+        Point("tuned", "C=1 fit_intercept=True", {"C": 1.0, "fit_intercept": True}),
+    ]
+    FITTED.clear()
+    with tracking.start_run("baselines", "twins", stage="twins", regime="sums") as parent:
+        rows = run_grid(_make, points, data, parent.info.run_id, "twins", 1, 100)
+    assert FITTED == [1.0, 10.0]
+    assert [(r["part"], r["label"]) for r in rows] == [
+        ("grid", "C=1"),
+        ("grid", "C=10"),
+        ("tuned", "C=1 fit_intercept=True"),
+    ]
+    measured = ("train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds", "n_iter")
+    assert {k: rows[2][k] for k in measured} == {k: rows[0][k] for k in measured}
+    assert rows[2]["fit_intercept"] is True and "fit_intercept" not in rows[0]
+    kids = {k.info.run_name: k for k in tracking.child_runs(parent.info.run_id)}
+    assert (
+        kids["C=1 fit_intercept=True"].data.tags["same_fit_as"] == "C=1" and "same_fit_as" not in kids["C=1"].data.tags
+    )
+    assert kids["C=1 fit_intercept=True"].data.params["fit_intercept"] == "True"
+    assert kids["C=1 fit_intercept=True"].data.metrics["val_accuracy"] == kids["C=1"].data.metrics["val_accuracy"]
+
+    FITTED.clear()
+    with (
+        pytest.raises(KeyboardInterrupt),
+        tracking.start_run("baselines", "resumed", stage="resumed", regime="sums") as first,
+    ):
+        run_grid(_make, points[:1], data, first.info.run_id, "resumed", 1, 100)
+        raise KeyboardInterrupt
+    with tracking.start_run("baselines", "resumed", stage="resumed", regime="sums") as second:
+        again = run_grid(_make, points, data, second.info.run_id, "resumed", 1, 100)
+    assert FITTED == [1.0, 10.0]  # C=1 once, before the stop; its twin from it; C=10 fitted
+    assert [r["label"] for r in again] == ["C=1", "C=10", "C=1 fit_intercept=True"]
+    assert again[2]["val_accuracy"] == again[0]["val_accuracy"]
