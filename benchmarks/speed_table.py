@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -22,15 +23,20 @@ END = "<!-- end of speed -->"
 FAMILIES = ("mlp-trial", "mlp-final", "cnn", "sumnet")
 
 
+def in_order(paths) -> list[Path]:
+    """File names in their numbers' order: stages-10 after stages-9, not after stages-1."""
+    return sorted(paths, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+
+
 def load(folder: Path) -> list[dict]:
     """The kept throughput runs, in file-name order (name them 01-..., 02-... for the order the table shows)."""
-    return [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("[0-9]*.json"))]
+    return [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob("[0-9]*.json"))]
 
 
 def load_stages(folder: Path, profile: str = "default") -> list[dict]:
     """The kept stage times of whole runs with one params profile (benchmarks/stage_times.py), in file-name order;
     runs kept before the profile was recorded are default runs."""
-    runs = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("stages-*.json"))]
+    runs = [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob("stages-*.json"))]
     return [r for r in runs if r.get("profile", "default") == profile]
 
 
@@ -179,7 +185,7 @@ def _sittings(s: dict) -> str:
 def render_models(folder: Path) -> str:
     """benchmarks/models.py runs (models-*.json), one row per family: what a lever costs in accuracy at equal
     epochs, beside its training time."""
-    runs = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(folder.glob("models-*.json"))]
+    runs = [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob("models-*.json"))]
     if not runs:
         return ""
     lines = [

@@ -239,3 +239,9 @@ def test_a_timings_own_worker_processes_are_its_own_work():
         worker.wait()
     cores = len(os.sched_getaffinity(0))
     assert other.fraction < 0.5 / cores, other.fraction
+
+
+def test_kept_runs_are_shown_in_their_numbers_order():
+    names = ["stages-10-b.json", "stages-9-a.json", "stages-1-x.json", "stages-11-c.json"]
+    ordered = [p.name for p in speed_table.in_order(Path(n) for n in names)]
+    assert ordered == ["stages-1-x.json", "stages-9-a.json", "stages-10-b.json", "stages-11-c.json"]
