@@ -137,7 +137,11 @@ def fit_key(make: Callable[..., Any], point: Point, data_digest: str, train_eval
 def point_key(stage: str, make: Callable[..., Any], point: Point, data_digest: str, train_eval: int) -> str:
     """A point's identity: its stage, part and label, and what its numbers depend on (`fit_key`); equal keys fit
     the same numbers, so a resumed grid reuses them."""
-    blob = [stage, point.part, point.label, fit_key(make, point, data_digest, train_eval)]
+    return _point_key(stage, point, fit_key(make, point, data_digest, train_eval))
+
+
+def _point_key(stage: str, point: Point, fit: str) -> str:
+    blob = [stage, point.part, point.label, fit]
     return hashlib.sha256(json.dumps(blob).encode()).hexdigest()[:32]
 
 
@@ -176,9 +180,9 @@ def run_grid(
         return data if point.data is None else point.data
 
     digests = {id(d): data_digest(d) for d in {id(data_of(p)): data_of(p) for p in points}.values()}
-    keys = {p.label: point_key(stage, make, p, digests[id(data_of(p))], train_eval) for p in points}
-    kept = tracking.finished_points("baselines", stage, parent_run_id, list(keys.values()))
     fits = {p.label: fit_key(make, p, digests[id(data_of(p))], train_eval) for p in points}
+    keys = {p.label: _point_key(stage, p, fits[p.label]) for p in points}
+    kept = tracking.finished_points("baselines", stage, parent_run_id, list(keys.values()))
     first = {}  # fit key -> the first point in the grid's order that fits it
     for p in points:
         first.setdefault(fits[p.label], p)
