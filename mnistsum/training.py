@@ -29,6 +29,12 @@ from mnistsum.models.served import model_input  # noqa: E402
 from mnistsum.models.specs import Spec  # noqa: E402
 from mnistsum.params import REGIMES, Regime  # noqa: E402
 
+# Rows per batch wherever a network only predicts (validation, test, inference): a forward pass has no batch
+# size to respect, and Keras's own (the fit's 128, or 32 when fit takes a dataset) spent a step's overhead every
+# 32 rows: the final's epoch validated in 375 steps. Weights and accuracies are the same at any size (only a
+# loss's last float digits move: benchmarks in docs/reproduction.md).
+EVAL_BATCH = 2048
+
 
 def code_digest(family: str) -> str:
     """Identity of the code that builds, feeds and trains a network of `family` (this module, the feed, the
@@ -82,7 +88,9 @@ class EpochTracker(keras.callbacks.Callback):
         logs = dict(logs or {}, epoch_seconds=time.perf_counter() - self.epoch_started)
         test_acc = float("nan")
         if self.track_test:
-            test_loss, test_acc = self.model.evaluate(self.data.x_test, self.data.y_test, batch_size=2048, verbose=0)
+            test_loss, test_acc = self.model.evaluate(
+                self.data.x_test, self.data.y_test, batch_size=EVAL_BATCH, verbose=0
+            )
             logs.update(test_loss=test_loss, test_accuracy=test_acc)
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         for monitor in self.monitors:
@@ -186,6 +194,7 @@ def train(
             steps_per_epoch=len(fresh),
             shuffle=False,  # each epoch's pairs are freshly drawn at random
             validation_data=(data.x_val, data.y_val),
+            validation_batch_size=EVAL_BATCH,
             epochs=epochs,
             callbacks=cbs,
             verbose=0,
@@ -195,14 +204,15 @@ def train(
             data.x_train,
             data.y_train,
             validation_data=(data.x_val, data.y_val),
+            validation_batch_size=EVAL_BATCH,
             epochs=epochs,
             batch_size=batch_size,
             callbacks=cbs,
             verbose=0,
             shuffle=True,
         )
-    _, val_acc = model.evaluate(data.x_val, data.y_val, batch_size=2048, verbose=0)
-    _, test_acc = model.evaluate(data.x_test, data.y_test, batch_size=2048, verbose=0)
+    _, val_acc = model.evaluate(data.x_val, data.y_val, batch_size=EVAL_BATCH, verbose=0)
+    _, test_acc = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
     epochs_run = len(tracker.history.get("loss", []))
     return TrainResult(
         model,
@@ -215,16 +225,16 @@ def train(
 
 
 def predict_proba(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(model_input(x), batch_size=2048, verbose=0))
+    return np.asarray(model.predict(model_input(x), batch_size=EVAL_BATCH, verbose=0))
 
 
 def pairs_per_second(model, x: np.ndarray, repeats: int = 2) -> float:
     """Inference throughput on this machine: the best of `repeats` timed passes after a warm-up."""
     inputs = model_input(x)
-    model.predict(inputs[:256], batch_size=2048, verbose=0)
+    model.predict(inputs[:256], batch_size=EVAL_BATCH, verbose=0)
     best = math.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        model.predict(inputs, batch_size=2048, verbose=0)
+        model.predict(inputs, batch_size=EVAL_BATCH, verbose=0)
         best = min(best, time.perf_counter() - t0)
     return len(x) / best

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import recording_family
@@ -6,7 +7,7 @@ from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 from mnistsum.data.feed import Arrays, FreshPairs, training_arrays
 from mnistsum.models.specs import MlpSpec
 from mnistsum.stages.learning_curve import SmallBudget, fit_at_size
-from mnistsum.training import predict_proba, train
+from mnistsum.training import EVAL_BATCH, predict_proba, train
 
 
 def test_same_seed_same_weights(tiny_splits, test_seed):
@@ -73,6 +74,31 @@ def test_without_the_autotuner_training_gives_the_same_weights(tiny_splits, test
     )
     stock = train(cfg, data, epochs=2, batch_size=64, seed=test_seed).model
     assert all(np.array_equal(x, y) for x, y in zip(ours.get_weights(), stock.get_weights()))
+
+
+class ValidationSteps(keras.callbacks.Callback):
+    """Counts the batches fit validates in (the per-epoch test score is an evaluate of its own, not counted)."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+
+@pytest.mark.parametrize("regime", ["sums", "digits"])
+def test_validation_runs_in_batches_of_eval_batch_rows_with_the_same_accuracy(tiny_splits, test_seed, regime):
+    """Keras validates at the fit's batch size (32 when fit takes a dataset, as in `digits`): a step's overhead
+    every 32 rows. Here the 200 validation pairs are one batch an epoch, and the accuracy is what any batch gives."""
+    data = training_arrays(tiny_splits, regime)
+    assert len(data.y_val) <= EVAL_BATCH
+    counted = ValidationSteps()
+    cfg = MlpSpec(units=(32, 16), dropout=0.1, batch_norm=True)
+    result = train(cfg, data, epochs=2, batch_size=64, seed=test_seed, regime=regime, callbacks=[counted])
+    assert counted.steps == 2
+    _, small_batches = result.model.evaluate(data.x_val, data.y_val, batch_size=32, verbose=0)
+    assert result.history["val_accuracy"][-1] == pytest.approx(small_batches, abs=1e-9)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from mnistsum.figures import save_figure
 from mnistsum.files import write_json, write_metrics
 from mnistsum.metrics import calibration_bins, one_hot, scores
 from mnistsum.models import served
-from mnistsum.params import Params
+from mnistsum.params import Compare, Params
 from mnistsum.stages.points import find_point, point_key, read_points
 
 LABELS = {
@@ -70,29 +70,52 @@ def _full_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def evaluate_size(
-    train: Pairs, test: Pairs, n: int, solver: str, C: float, max_iter: int, seed: int, engine: str = "stock"
+def fit_part(
+    sub: Pairs, test: Pairs, part: str, solver: str, C: float, max_iter: int, seed: int, engine: str = "stock"
 ) -> dict:
-    sub = train.head(n)
-    combined, t_comb, conv_comb = _fit(sub.flat(), sub.y.astype(np.int64), solver, C, max_iter, seed, engine)
-    x_digits, y_digits = deconstruct(sub)
-    digits, t_seq, conv_seq = _fit(x_digits, y_digits, solver, C, max_iter, seed, engine)
-    p_comb = _full_proba(combined, test.flat(), N_CLASSES)
-    x_test_digits, _ = deconstruct(test)
-    p_digits = _full_proba(digits, x_test_digits, 10)
-    # Scored in the parent process: the convolution is Keras code, kept out of the worker processes.
-    return {
-        "n": n,
-        "fit_seconds_combined": t_comb,
-        "fit_seconds_sequential": t_seq,
-        "converged_combined": conv_comb,
-        "converged_sequential": conv_seq,
-        "digit_accuracy": float(
-            (p_digits.argmax(axis=1) == np.concatenate([test.top_label, test.bottom_label])).mean()
-        ),
-        "_proba": {"combined": p_comb},
-        "_digits": p_digits,
-    }
+    """One of a size's two fits, with its test probabilities: the `combined` classifier on the pairs' pixels and
+    sums, or the `sequential` one on each digit with its digit label (probabilities per test digit, the top
+    digits first)."""
+    if part == "combined":
+        x, y, x_test, n_classes = sub.flat(), sub.y.astype(np.int64), test.flat(), N_CLASSES
+    else:
+        (x, y), x_test, n_classes = deconstruct(sub), deconstruct(test)[0], 10
+    model, seconds, converged = _fit(x, y, solver, C, max_iter, seed, engine)
+    proba = _full_proba(model, x_test, n_classes)
+    return {"n": len(sub), "part": part, "seconds": seconds, "converged": converged, "proba": proba}
+
+
+def fit_sizes(train: Pairs, test: Pairs, sizes: list[int], p: Compare, seed: int) -> list[dict]:
+    """Both fits at every size, each fit a job of its own, the costliest first: the combined fit at the largest
+    size takes most of the stage, so the other fits run beside it rather than after it (each is seeded on its
+    own: the order moves no number). One result per size, smallest first."""
+    parts = sorted(
+        ((n, part) for n in sizes for part in ("combined", "sequential")), key=lambda job: (-job[0], job[1])
+    )  # combined: twice the sequential's features per row
+    jobs = (
+        delayed(fit_part)(train.head(n), test, part, p.solver, p.C, p.max_iter, seed, p.engine) for n, part in parts
+    )
+    done = {(r["n"], r["part"]): r for r in Parallel(n_jobs=p.n_jobs)(jobs)}
+    results = []
+    for n in sizes:
+        combined, sequential = done[n, "combined"], done[n, "sequential"]
+        p_digits = sequential["proba"]
+        results.append(
+            {
+                "n": n,
+                "fit_seconds_combined": combined["seconds"],
+                "fit_seconds_sequential": sequential["seconds"],
+                "converged_combined": combined["converged"],
+                "converged_sequential": sequential["converged"],
+                "digit_accuracy": float(
+                    (p_digits.argmax(axis=1) == np.concatenate([test.top_label, test.bottom_label])).mean()
+                ),
+                # Scored in the parent process: the convolution is Keras code, kept out of the worker processes.
+                "_proba": {"combined": combined["proba"]},
+                "_digits": p_digits,
+            }
+        )
+    return results
 
 
 def score_size(r: dict, test: Pairs, bins: int) -> dict:
@@ -146,9 +169,7 @@ def run(params: Params, paths: Paths) -> dict:
         regime=",".join(sorted(set(REGIMES.values()))),
         tags={f"regime.{k}": v for k, v in REGIMES.items()},
     ) as parent:
-        jobs = (delayed(evaluate_size)(train, test, n, p.solver, p.C, p.max_iter, seed, p.engine) for n in sizes)
-        linear = sorted(Parallel(n_jobs=p.n_jobs)(jobs), key=lambda r: r["n"])
-        for r in linear:
+        for r in fit_sizes(train, test, sizes, p, seed):
             r = score_size(r, test, bins)
             with tracking.start_run(
                 "compare",

@@ -8,7 +8,7 @@ from conftest import with_section
 from mnistsum import tracking, training
 from mnistsum.errors import InputError
 from mnistsum.stages import learning_curve
-from mnistsum.stages.compare import Paths, deconstruct, run, sum_distribution
+from mnistsum.stages.compare import Paths, deconstruct, fit_part, fit_sizes, run, sum_distribution
 
 
 def test_convolution_is_the_brute_force_sum_distribution():
@@ -33,6 +33,25 @@ def test_deconstruct_restacks_to_the_pairs(tiny_splits):
     )
     assert np.array_equal(np.concatenate([top, bottom], axis=1), pairs.x)
     assert np.array_equal(y[:n] + y[n:], pairs.y)
+
+
+def test_each_fit_is_its_own_job_and_its_numbers_do_not_depend_on_which_worker_runs_it(tiny_params, tiny_splits):
+    """The stage fits each size's combined and sequential classifiers as separate jobs on `n_jobs` workers, the
+    costliest first: the same results as fitting each size's two, one after the other, here (up to the last bits
+    of the float32 probabilities: a worker's BLAS runs on its one core, this process's on all of them)."""
+    p = with_section(tiny_params, "compare", max_iter=30, n_jobs=2).compare
+    train, test = tiny_splits["train"], tiny_splits["test"]
+    pooled = fit_sizes(train, test, [40, 160], p, seed=3)
+    assert [r["n"] for r in pooled] == [40, 160]
+    for r in pooled:
+        alone = {
+            part: fit_part(train.head(r["n"]), test, part, p.solver, p.C, p.max_iter, 3, p.engine)
+            for part in ("combined", "sequential")
+        }
+        np.testing.assert_allclose(r["_proba"]["combined"], alone["combined"]["proba"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(r["_digits"], alone["sequential"]["proba"], rtol=1e-5, atol=1e-6)
+        assert r["_digits"].shape == (2 * len(test), 10) and r["_proba"]["combined"].shape == (len(test), 19)
+        assert r["converged_combined"] == alone["combined"]["converged"]
 
 
 def test_stage_writes_one_child_per_size(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
