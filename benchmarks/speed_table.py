@@ -64,7 +64,9 @@ def render_stages(runs: list[dict]) -> str:
             acc = (
                 f", {s['val']:.4f} / {s['test']:.4f}" if s.get("val") is not None and s.get("test") is not None else ""
             )
-            cells.append(f"{s['seconds']:,} s{acc}{_busy(s.get('busy_elsewhere'))}{_sittings(s)}")
+            cells.append(
+                f"{s['seconds']:,} s{acc}{_cores(s.get('cores_used'))}{_busy(s.get('busy_elsewhere'))}{_sittings(s)}"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     totals = [f"**{r['total_seconds']:,} s ({r['total_seconds'] / 60:.0f} min)**" for r in runs]
     lines.append("| all stages | " + " | ".join(totals) + " |")
@@ -75,7 +77,8 @@ def render_stages(runs: list[dict]) -> str:
         lines.append("| of which between stages | " + " | ".join(between) + " |")
     lines += [
         "",
-        "Stage to stage from the MLflow parents' start times, val / test accuracy beside each (`busy N%`: other "
+        "Stage to stage from the MLflow parents' start times, val / test accuracy beside each (`N cores`: how many "
+        "cores the stage's own processes kept busy on average, where the run recorded it; `busy N%`: other "
         "processes used that share of the cores during the stage, where the run recorded it; `N sittings`: the stage "
         "was stopped and resumed, its time the sum of its sittings, work a stopped sitting lost included; `of which "
         "between stages`: from each parent's end to the next one's start, summed: DVC's own work, one process's "
@@ -85,6 +88,10 @@ def render_stages(runs: list[dict]) -> str:
     ]
     lines += [f"- {r['label']}: {r.get('note') or r['label']} ({r['machine']})." for r in runs]
     return "\n".join(lines) + "\n"
+
+
+def _cores(used: float | None) -> str:
+    return f", {used:.1f} cores" if used is not None else ""
 
 
 def _busy(fraction: float | None) -> str:

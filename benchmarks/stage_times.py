@@ -75,6 +75,7 @@ def stage_times(store: Path, sittings: bool = False) -> dict[str, dict]:
             "val": next((m[k] for k in VAL if k in m), None),
             "test": next((m[k] for k in TEST if k in m), None),
             "busy_elsewhere": m.get("cores_busy_elsewhere"),  # None: a run made before stages recorded it
+            "cores_used": m.get("cores_used"),  # the stage's own processes' CPU over its time; None: not recorded
             "started_after_s": before.get(stage),  # of the stage's seconds, those before its parent run began
         }
         if sittings:

@@ -93,15 +93,19 @@ def _own_seconds() -> float:
 class Elsewhere:
     """How much of this machine's cores other processes used while a timing ran (`with Elsewhere() as e: ...;
     e.fraction`): a speed measured beside other work measures the sharing, not the code. None where the kernel
-    does not say."""
+    does not say. `e.own_cores`: how many cores the timed work itself (this process and its workers) kept busy
+    on average, so a stage that leaves cores idle says so."""
 
     def __enter__(self) -> Elsewhere:
         self._start = (_busy_seconds(), _own_seconds(), time.monotonic())
         self.fraction: float | None = None
+        self.own_cores: float | None = None
         return self
 
     def __exit__(self, *exc) -> None:
         busy, own, wall = _busy_seconds(), _own_seconds(), time.monotonic() - self._start[2]
+        if wall > 0:
+            self.own_cores = (own - self._start[1]) / wall
         if busy is None or self._start[0] is None or wall <= 0:
             return
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -241,6 +241,30 @@ def test_a_timings_own_worker_processes_are_its_own_work():
     assert other.fraction < 0.5 / cores, other.fraction
 
 
+def test_a_timing_says_how_many_cores_its_own_work_kept_busy():
+    """A stage that leaves a core idle says so: its own process spinning counts about one core, a worker it
+    started counts beside it, and a sleep counts none."""
+    with Elsewhere() as idle:
+        time.sleep(1)
+    with Elsewhere() as spinning:
+        t = time.time()
+        while time.time() - t < 1.5:
+            pass
+    worker = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        with Elsewhere() as two:
+            t = time.time()
+            while time.time() - t < 1.5:
+                pass
+    finally:
+        worker.kill()
+        worker.wait()
+    assert idle.own_cores < 0.2, idle.own_cores
+    assert 0.8 < spinning.own_cores < 1.2, spinning.own_cores
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert two.own_cores > 1.6, two.own_cores
+
+
 def test_kept_runs_are_shown_in_their_numbers_order():
     names = ["stages-10-b.json", "stages-9-a.json", "stages-1-x.json", "stages-11-c.json"]
     ordered = [p.name for p in speed_table.in_order(Path(n) for n in names)]

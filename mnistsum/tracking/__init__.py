@@ -14,6 +14,7 @@ Stages use the names re-exported below as `tracking.start_run`, `tracking.log_me
 from mnistsum.tracking.orphans import PROCESS_TAG, close_orphans, process_alive, this_process
 from mnistsum.tracking.runs import (
     BUSY_METRIC,
+    CORES_METRIC,
     POINT_KEY_TAG,
     POINT_ROW_TAG,
     STUDY_PARENT_TAG,
@@ -50,6 +51,7 @@ from mnistsum.tracking.store import (
 __all__ = [
     "ARTIFACT_COLUMNS",
     "BUSY_METRIC",
+    "CORES_METRIC",
     "DEFAULT_URI",
     "EXPERIMENTS",
     "POINT_KEY_TAG",

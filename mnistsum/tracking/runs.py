@@ -67,6 +67,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 BUSY_METRIC = "cores_busy_elsewhere"
+CORES_METRIC = "cores_used"
 
 
 @contextlib.contextmanager
@@ -88,7 +89,8 @@ def start_run(
     Passing run_id resumes an existing run (a study picked up after an interruption).
 
     A stage's own run (no parent, not resumed) ends with `cores_busy_elsewhere`: the share of the cores other
-    processes used while it ran, so a stage's time says whether it had the machine to itself.
+    processes used while it ran, so a stage's time says whether it had the machine to itself; and `cores_used`:
+    how many cores the stage itself (with its worker processes) kept busy on average.
     """
     client = configure()
     if parent_run_id is None:
@@ -117,8 +119,8 @@ def start_run(
             return
         with Elsewhere() as elsewhere:
             yield run
-        if elsewhere.fraction is not None:
-            log_metrics(run.info.run_id, {BUSY_METRIC: elsewhere.fraction})
+        measured = {BUSY_METRIC: elsewhere.fraction, CORES_METRIC: elsewhere.own_cores}
+        log_metrics(run.info.run_id, {k: v for k, v in measured.items() if v is not None})
 
 
 def study_parent(

@@ -43,4 +43,6 @@ def test_a_stage_s_own_run_says_how_busy_the_machine_was_and_a_child_does_not(ml
             pass
     client = MlflowClient(mlflow_store)
     assert 0 <= client.get_run(parent.info.run_id).data.metrics[tracking.BUSY_METRIC] <= 1
+    assert client.get_run(parent.info.run_id).data.metrics[tracking.CORES_METRIC] >= 0
     assert tracking.BUSY_METRIC not in client.get_run(child.info.run_id).data.metrics
+    assert tracking.CORES_METRIC not in client.get_run(child.info.run_id).data.metrics
