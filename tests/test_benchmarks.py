@@ -19,6 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 _SPEC = importlib.util.spec_from_file_location("speed_table", REPO / "benchmarks" / "speed_table.py")
 speed_table = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(speed_table)
+_SPEC = importlib.util.spec_from_file_location("project_report_scale", REPO / "benchmarks" / "project_report_scale.py")
+project_report_scale = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(project_report_scale)
 
 
 def _run(args: list[str], tmp_path: Path, timeout: int = 900) -> str:
@@ -263,6 +266,14 @@ def test_a_timing_says_how_many_cores_its_own_work_kept_busy():
     assert 0.8 < spinning.own_cores < 1.2, spinning.own_cores
     if len(os.sched_getaffinity(0)) >= 2:
         assert two.own_cores > 1.6, two.own_cores
+
+
+def test_a_projected_pool_is_never_shorter_than_its_longest_fit():
+    """Logistic regression's 1,500-iteration sag fit is one worker's for an hour however many are free: the
+    projection had shared it among them."""
+    assert project_report_scale.pool_seconds([3449, 230, 200], 2) == 3449
+    assert project_report_scale.pool_seconds([10, 10, 10, 10], 2) == 20
+    assert project_report_scale.pool_seconds([], 2) == 0
 
 
 def test_kept_runs_are_shown_in_their_numbers_order():
