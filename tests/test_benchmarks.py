@@ -262,10 +262,11 @@ def test_a_timing_says_how_many_cores_its_own_work_kept_busy():
     finally:
         worker.kill()
         worker.wait()
+    # Bounds with room for other work on the machine (a spinner then gets less than its core).
     assert idle.own_cores < 0.2, idle.own_cores
-    assert 0.8 < spinning.own_cores < 1.2, spinning.own_cores
+    assert 0.5 < spinning.own_cores < 1.2, spinning.own_cores
     if len(os.sched_getaffinity(0)) >= 2:
-        assert two.own_cores > 1.6, two.own_cores
+        assert two.own_cores > spinning.own_cores + 0.3, (two.own_cores, spinning.own_cores)
 
 
 def test_a_projected_pool_is_never_shorter_than_its_longest_fit():
