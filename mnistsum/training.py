@@ -30,9 +30,9 @@ from mnistsum.models.specs import Spec  # noqa: E402
 from mnistsum.params import REGIMES, Regime  # noqa: E402
 
 # Rows per batch wherever a network only predicts (validation, test, inference): a forward pass has no batch
-# size to respect, and Keras's own (the fit's 128, or 32 when fit takes a dataset) spent a step's overhead every
-# 32 rows: the final's epoch validated in 375 steps. Weights and accuracies are the same at any size (only a
-# loss's last float digits move: benchmarks in docs/reproduction.md).
+# size to respect, and Keras's own for validation (the fit's 128, or 32 where fit takes a dataset) spent a step's
+# overhead every 128 or 32 rows: the final's epoch validated in 375 steps. Weights and accuracies are the same at
+# any size, only a loss's last float digits move (measured: docs/reproduction.md).
 EVAL_BATCH = 2048
 
 
