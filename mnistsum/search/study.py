@@ -256,8 +256,7 @@ def run_study(
                 "best_test_accuracy": best.user_attrs["test_accuracy"],
                 "n_trials": summary["n_trials"],
                 "n_pruned": summary["n_pruned"],
-                **({tracking.BUSY_METRIC: elsewhere.fraction} if elsewhere.fraction is not None else {}),
-                **({tracking.CORES_METRIC: elsewhere.own_cores} if elsewhere.own_cores is not None else {}),
+                **tracking.machine_metrics(elsewhere),
             },
         )
         tracking.log_tags(parent.info.run_id, {"best_trial": trial_run_name(stage, best.number)})

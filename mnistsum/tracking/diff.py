@@ -86,8 +86,7 @@ def diff_runs(a, b, show_all: bool = False) -> dict[str, Any]:
         return {k: v for k, v in run.data.tags.items() if k not in NOISY_TAGS}
 
     def metrics(run) -> dict:  # how busy the machine was differs between any two runs: shown with --all
-        machine = (tracking.BUSY_METRIC, tracking.CORES_METRIC)
-        return {k: v for k, v in run.data.metrics.items() if show_all or k not in machine}
+        return {k: v for k, v in run.data.metrics.items() if show_all or k not in tracking.MACHINE_METRICS}
 
     return {
         "runs": [{"id": r.info.run_id, "name": r.info.run_name, "experiment_id": r.info.experiment_id} for r in (a, b)],

@@ -68,6 +68,13 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 BUSY_METRIC = "cores_busy_elsewhere"
 CORES_METRIC = "cores_used"
+MACHINE_METRICS = (BUSY_METRIC, CORES_METRIC)  # how busy the machine was: differs between any two runs
+
+
+def machine_metrics(elsewhere: Elsewhere) -> dict[str, float]:
+    """A stage's share of the machine, as its parent run logs it: what the kernel said of it."""
+    measured = {BUSY_METRIC: elsewhere.fraction, CORES_METRIC: elsewhere.own_cores}
+    return {k: v for k, v in measured.items() if v is not None}
 
 
 @contextlib.contextmanager
@@ -119,8 +126,7 @@ def start_run(
             return
         with Elsewhere() as elsewhere:
             yield run
-        measured = {BUSY_METRIC: elsewhere.fraction, CORES_METRIC: elsewhere.own_cores}
-        log_metrics(run.info.run_id, {k: v for k, v in measured.items() if v is not None})
+        log_metrics(run.info.run_id, machine_metrics(elsewhere))
 
 
 def study_parent(
