@@ -215,6 +215,28 @@ def render_models(folder: Path) -> str:
     )
 
 
+def render_sag_pixels(folder: Path) -> str:
+    """benchmarks/sag_pixels.py runs (sag-pixels-*.json): one sag point fitted on dense pixels and on their CSR
+    matrix, one row per way."""
+    runs = [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob("sag-pixels-*.json"))]
+    if not runs:
+        return ""
+    lines = [
+        "| run | machine | pairs | C | max_iter | pixels | fit s | iterations | stopped by | val accuracy "
+        "| intercepts span |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for r in run["rows"]:
+            cells = [run["file"], run["machine"], f"{run['train_pairs']:,}", f"{run['C']:g}", str(run["max_iter"])]
+            cells += [r["pixels"], f"{r['fit_s']:.1f}", str(r["n_iter"]), "tol" if r["met_tol"] else "max_iter"]
+            lines.append("| " + " | ".join([*cells, f"{r['val_accuracy']:.4f}", f"{r['intercept_spread']:.2f}"]) + " |")
+    return (
+        "\n".join(lines)
+        + "\n\nThe logreg stage's sag point three ways on the same pixels (`benchmarks/sag_pixels.py`)."
+    )
+
+
 def replace_block(page: str, block: str) -> str:
     if BEGIN not in page or END not in page:
         raise SystemExit(f"error: no speed block ({BEGIN} ... {END}) in the page")
@@ -235,6 +257,7 @@ def main() -> None:
         render_projections(args.speed, load_stages(args.speed, "report")),
         render(load(args.speed)),
         render_models(args.speed),
+        render_sag_pixels(args.speed),
     ]
     new = replace_block(page, "\n".join(p for p in parts if p).strip())
     if args.check:

@@ -112,6 +112,16 @@ def test_the_sag_pixels_benchmark_fits_one_point_three_ways(tiny_data_dir, tmp_p
     # scikit-learn damps a sparse fit's intercept: after 5 iterations it spans less than the dense fit's
     assert rows["sparse"]["intercept_spread"] < rows["dense"]["intercept_spread"]
     assert "sparse, log-prior intercept" in printed and "nonzero" in printed
+    # Its JSON renders into the speed block, one row per way
+    (tmp_path / "speed").mkdir()
+    out.rename(tmp_path / "speed" / "sag-pixels-tiny.json")
+    page = tmp_path / "page.md"
+    page.write_text(f"{speed_table.BEGIN}\n{speed_table.END}\n")
+    _run(
+        [str(REPO / "benchmarks" / "speed_table.py"), "--speed", str(tmp_path / "speed"), "--page", str(page)], tmp_path
+    )
+    table = [line for line in page.read_text().splitlines() if line.startswith("| sag-pixels-tiny.json |")]
+    assert [line.split(" | ")[5] for line in table] == ["dense", "sparse", "sparse, log-prior intercept"]
 
 
 def test_the_speed_tables_are_what_the_kept_runs_render():
