@@ -28,15 +28,20 @@ def in_order(paths) -> list[Path]:
     return sorted(paths, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
 
 
+def load_runs(folder: Path, pattern: str) -> list[dict]:
+    """The kept runs whose files match `pattern`, in file-name order, each with its file's name."""
+    return [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob(pattern))]
+
+
 def load(folder: Path) -> list[dict]:
     """The kept throughput runs, in file-name order (name them 01-..., 02-... for the order the table shows)."""
-    return [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob("[0-9]*.json"))]
+    return load_runs(folder, "[0-9]*.json")
 
 
 def load_stages(folder: Path, profile: str = "default") -> list[dict]:
     """The kept stage times of whole runs with one params profile (benchmarks/stage_times.py), in file-name order;
     runs kept before the profile was recorded are default runs."""
-    runs = [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob("stages-*.json"))]
+    runs = load_runs(folder, "stages-*.json")
     return [r for r in runs if r.get("profile", "default") == profile]
 
 
@@ -192,7 +197,7 @@ def _sittings(s: dict) -> str:
 def render_models(folder: Path) -> str:
     """benchmarks/models.py runs (models-*.json), one row per family: what a lever costs in accuracy at equal
     epochs, beside its training time."""
-    runs = [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob("models-*.json"))]
+    runs = load_runs(folder, "models-*.json")
     if not runs:
         return ""
     lines = [
@@ -218,7 +223,7 @@ def render_models(folder: Path) -> str:
 def render_sag_pixels(folder: Path) -> str:
     """benchmarks/sag_pixels.py runs (sag-pixels-*.json): one sag point fitted on dense pixels and on their CSR
     matrix, one row per way."""
-    runs = [json.loads(p.read_text()) | {"file": p.name} for p in in_order(folder.glob("sag-pixels-*.json"))]
+    runs = load_runs(folder, "sag-pixels-*.json")
     if not runs:
         return ""
     lines = [
