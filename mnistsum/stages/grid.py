@@ -164,13 +164,16 @@ def run_grid(
     train_eval: int,
     on_row: Callable[[dict], None] | None = None,
     longest: Callable[[Point], float] | None = None,
+    earlier: list[tuple[Point, dict]] = (),
 ) -> list[dict]:
     """Fit every point (in parallel), log each as a child run as it finishes, print progress. A point already
     fitted by a run of this stage that was killed or failed (the same key: mnistsum.stages.grid.point_key) is
     taken from that run instead, so a long grid resumes where it stopped; points that are one fit (`fit_key`)
     are fitted once, each logged under its own label with a `same_fit_as` tag. `longest` foresees each point's cost:
     the workers take the costliest first, so no long fit ends the pool alone; rows come back in the points'
-    order whatever the order of fitting (each fit is seeded on its own, so the order moves no number)."""
+    order whatever the order of fitting (each fit is seeded on its own, so the order moves no number). `earlier`
+    holds points an earlier grid of this stage fitted, with their rows: a point here that is the same fit as one of
+    them is logged as its twin, not refitted (logistic regression's iteration sweep starts at its grid's own pick)."""
     started = time.perf_counter()
     rows: list[dict] = []
     by_label = {p.label: p for p in points}
@@ -187,9 +190,14 @@ def run_grid(
     for p in points:
         first.setdefault(fits[p.label], p)
 
-    def twin(row: dict, point: Point) -> dict:
-        """The row of a point that is the same fit as row's point, under its own part, label and params."""
-        fitted = by_label[row["label"]]
+    before = {  # fit key -> (point, row) of an earlier grid's point
+        fit_key(make, ep, digests.get(id(data_of(ep))) or data_digest(data_of(ep)), train_eval): (ep, row)
+        for ep, row in earlier
+    }
+
+    def twin(row: dict, point: Point, fitted: Point) -> dict:
+        """The row of a point that is the same fit as `fitted`, whose row it is, under its own part, label and
+        params."""
         measured = {k: v for k, v in row.items() if k not in ("part", "label", *fitted.params)}
         return {"part": point.part, "label": point.label, **point.params, **measured}
 
@@ -246,8 +254,11 @@ def run_grid(
         if keys[p.label] in kept:
             continue
         rep = first[fits[p.label]]
-        if keys[rep.label] in kept:  # its fit came back with the stopped run
-            log(twin(kept[keys[rep.label]][1], p), None, rep.label)
+        if fits[p.label] in before:  # an earlier grid of this stage fitted it
+            fitted, row = before[fits[p.label]]
+            log(twin(row, p, fitted), None, fitted.label)
+        elif keys[rep.label] in kept:  # its fit came back with the stopped run
+            log(twin(kept[keys[rep.label]][1], p, rep), None, rep.label)
         else:
             twins.setdefault(rep.label, []).append(p)
     todo = [by_label[label] for label in twins]
@@ -261,7 +272,7 @@ def run_grid(
             if p.label == row["label"]:
                 log(row, None)
             else:
-                log(twin(as_fitted, p), None, row["label"])
+                log(twin(as_fitted, p, by_label[row["label"]]), None, row["label"])
     order = {p.label: i for i, p in enumerate(points)}
     return sorted(rows, key=lambda r: order[r["label"]])
 

@@ -48,6 +48,8 @@ def run(params: Params, paths: Paths) -> dict:
             p.n_jobs,
             len(data.val.y),
             longest=lambda point: point.params["max_iter"] if point.part == "max_iter" else 0,
+            # the sweep's point at the grid's iterations is the grid's pick itself: logged as its twin, not refitted
+            earlier=[(next(point for point in grid if point.label == best["label"]), best)],
         )
         default = rest[0]
         rows = [default, *grid_rows, *rest[1:]]

@@ -61,6 +61,14 @@ def test_logreg_grid(mlflow_store, tiny_params, tiny_data_dir, tmp_path):
     assert {k.data.tags["converged"] for k in kids} <= {"true", "false"}
     assert all("n_iter" in k.data.metrics and "fit_seconds" in k.data.metrics for k in kids)
     assert "solver=sag C=0.1" in {k.info.run_name for k in kids}
+    # The sweep's point at the grid's iterations is the grid's pick: logged as its twin, its numbers the pick's own
+    assert p.grid_max_iter in p.max_iters
+    pick = next(r for r in rows if r["label"] == summary["chosen"])
+    again = next(r for r in rows if r["part"] == "max_iter" and int(r["max_iter"]) == p.grid_max_iter)
+    measured = ("train_accuracy", "val_accuracy", "test_accuracy", "fit_seconds", "n_iter")
+    assert [again[k] for k in measured] == [pick[k] for k in measured]
+    tags = {k.info.run_name: k.data.tags for k in kids}
+    assert tags[again["label"]]["same_fit_as"] == pick["label"] and "same_fit_as" not in tags[pick["label"]]
     metrics = json.loads((tmp_path / "logreg.metrics.json").read_text())
     assert metrics["chosen"] == f"solver={summary['best_solver']} C={summary['best_C']:g}"
     assert (tmp_path / "logreg.md").read_text().count("\n|") == n_points + 2  # header, separator, one row per point
