@@ -14,7 +14,7 @@ import io
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,7 @@ def run_grid(
     train_eval: int,
     on_row: Callable[[dict], None] | None = None,
     longest: Callable[[Point], float] | None = None,
-    earlier: list[tuple[Point, dict]] = (),
+    earlier: Sequence[tuple[Point, dict]] = (),
 ) -> list[dict]:
     """Fit every point (in parallel), log each as a child run as it finishes, print progress. A point already
     fitted by a run of this stage that was killed or failed (the same key: mnistsum.stages.grid.point_key) is
