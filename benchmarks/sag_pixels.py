@@ -34,7 +34,8 @@ def fit(x, y, val, C: float, max_iter: int, seed: int, prior: bool) -> dict:
     if prior:  # warm_start takes coef_ and intercept_ as the first iterate
         classes, counts = np.unique(y, return_counts=True)
         model.coef_ = np.zeros((len(classes), x.shape[1]))
-        model.intercept_ = np.log(counts / counts.sum()) - np.log(counts / counts.sum()).mean()
+        log_prior = np.log(counts / counts.sum())
+        model.intercept_ = log_prior - log_prior.mean()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         t0 = time.perf_counter()

@@ -194,24 +194,29 @@ def _sittings(s: dict) -> str:
     return f", {s['sittings']} sittings" if s.get("sittings", 1) > 1 else ""
 
 
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table: its header, the separator, one line per row of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
 def render_models(folder: Path) -> str:
     """benchmarks/models.py runs (models-*.json), one row per family: what a lever costs in accuracy at equal
     epochs, beside its training time."""
     runs = load_runs(folder, "models-*.json")
     if not runs:
         return ""
-    lines = [
-        "| run | machine | precision | family | epochs | test sum accuracy | digit accuracy | s/epoch | training s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["run", "machine", "precision", "family", "epochs", "test sum accuracy", "digit accuracy", "s/epoch"]
+    header.append("training s")
+    rows = []
     for run in runs:
         for r in run["rows"]:
             digit = f"{r['digit_accuracy']:.4f}" if r.get("digit_accuracy") is not None else "-"
             cells = [run["file"], run.get("machine", "-"), run.get("precision", "float32"), r["family"]]
             cells += [str(r["epochs_run"]), f"{r['test_accuracy']:.4f}", digit, f"{r['seconds_per_epoch']:.1f}"]
-            lines.append("| " + " | ".join([*cells, f"{r['train_seconds']:.0f}"]) + " |")
+            rows.append([*cells, f"{r['train_seconds']:.0f}"])
     return (
-        "\n".join(lines)
+        table(header, rows)
         + "\n\n"
         + (
             "The families trained as the stages train them, for the epochs shown, one run after another on one machine "
@@ -226,19 +231,16 @@ def render_sag_pixels(folder: Path) -> str:
     runs = load_runs(folder, "sag-pixels-*.json")
     if not runs:
         return ""
-    lines = [
-        "| run | machine | pairs | C | max_iter | pixels | fit s | iterations | stopped by | val accuracy "
-        "| intercepts span |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["run", "machine", "pairs", "C", "max_iter", "pixels", "fit s", "iterations", "stopped by"]
+    header += ["val accuracy", "intercepts span"]
+    rows = []
     for run in runs:
         for r in run["rows"]:
             cells = [run["file"], run["machine"], f"{run['train_pairs']:,}", f"{run['C']:g}", str(run["max_iter"])]
             cells += [r["pixels"], f"{r['fit_s']:.1f}", str(r["n_iter"]), "tol" if r["met_tol"] else "max_iter"]
-            lines.append("| " + " | ".join([*cells, f"{r['val_accuracy']:.4f}", f"{r['intercept_spread']:.2f}"]) + " |")
-    return (
-        "\n".join(lines)
-        + "\n\nThe logreg stage's sag point three ways on the same pixels (`benchmarks/sag_pixels.py`)."
+            rows.append([*cells, f"{r['val_accuracy']:.4f}", f"{r['intercept_spread']:.2f}"])
+    return table(header, rows) + (
+        "\n\nThe logreg stage's sag point three ways on the same pixels (`benchmarks/sag_pixels.py`)."
     )
 
 
