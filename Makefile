@@ -50,10 +50,16 @@ check-venv:  # only the check above: says whether .venv belongs to this checkout
 repro: .venv/.installed
 	dvc repro
 
+# The suite keeps about 1.2 of 2 cores busy one test at a time (much of it process starts, imports and waits on
+# real servers), so it runs on TEST_WORKERS processes, a test file each at a time (module fixtures stay one
+# per file); the tests that measure the machine's cores run after them, alone.
+TEST_WORKERS ?= 2
+
 test: .venv/.installed
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	$(PY) -m pytest -q --durations=10
+	$(PY) -m pytest -q --durations=10 -n $(TEST_WORKERS) --dist loadfile -m "not alone"
+	$(PY) -m pytest -q -m alone
 
 # The quick loop while developing: lint and every test not marked slow (no dvc repro, services or browser).
 quick: .venv/.installed

@@ -239,6 +239,7 @@ def test_stage_times_over_sittings_sum_every_parent_of_a_stage(tmp_path):
 SPIN = "import time\nt = time.time()\nwhile time.time() - t < 30: pass"
 
 
+@pytest.mark.alone
 def test_a_timing_says_how_much_of_the_cores_other_processes_used():
     """A speed measured beside other work measures the sharing: another process (not this one's: its parent
     gone) spinning on one core while this one sleeps shows as about one core's share."""
@@ -256,6 +257,7 @@ def test_a_timing_says_how_much_of_the_cores_other_processes_used():
     assert other.fraction >= 0.8 / cores, other.fraction
 
 
+@pytest.mark.alone
 def test_a_timings_own_worker_processes_are_its_own_work():
     """A pool that outlives the timing (joblib's workers, local Optuna workers) is the timed work itself: its
     CPU is not "other processes" (the stage table said busy 93% for an SVM grid that ran alone)."""
@@ -271,6 +273,7 @@ def test_a_timings_own_worker_processes_are_its_own_work():
     assert other.fraction < 0.5 / cores, other.fraction
 
 
+@pytest.mark.alone
 def test_a_timing_says_how_many_cores_its_own_work_kept_busy():
     """A stage that leaves a core idle says so: its own process spinning counts about one core, a worker it
     started counts beside it, and a sleep counts none."""
