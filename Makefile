@@ -50,9 +50,9 @@ check-venv:  # only the check above: says whether .venv belongs to this checkout
 repro: .venv/.installed
 	dvc repro
 
-# The suite keeps about 1.2 of 2 cores busy one test at a time (much of it process starts, imports and waits on
-# real servers), so it runs on TEST_WORKERS processes, a test file each at a time (module fixtures stay one
-# per file); the tests that measure the machine's cores run after them, alone.
+# One test at a time, the suite kept 1.23 of 2 cores busy on average (a /proc/stat sample beside it), so it runs
+# on TEST_WORKERS processes, a test file each at a time (module fixtures stay one per file); the tests that
+# measure the machine's cores run after them, alone.
 TEST_WORKERS ?= 2
 
 test: .venv/.installed
